@@ -1,0 +1,54 @@
+# chaos-agent — run `make` for the list of targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+IMAGE   ?= ghcr.io/chaos-agent/chaos-agent:$(VERSION)
+LDFLAGS := -s -w -X github.com/chaos-agent/chaos-agent/internal/version.version=$(VERSION) \
+           -X github.com/chaos-agent/chaos-agent/internal/version.commit=$(COMMIT)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: demo
+demo: ## the main job: run the demo on a local cluster (see README)
+	hack/demo.sh
+
+.PHONY: test
+test: ## everything: static checks, unit tests (-race) and integration tests on a real local cluster
+	hack/test.sh
+
+.PHONY: test-unit
+test-unit: ## unit tests only (-race); integration tests skip without a cluster
+	go test -race -count=1 ./...
+
+.PHONY: bench
+bench: ## benchmarks, printing their figures
+	go test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: build
+build: ## build bin/chaos-agent
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/chaos-agent ./cmd/chaos-agent
+
+.PHONY: verify
+verify: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	go vet ./...
+
+.PHONY: fmt
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: cluster-build cluster-up cluster-down
+cluster-build: ## build the local cluster's binaries (cached outside the repo)
+	ARGO=1 hack/cluster.sh build
+cluster-up: ## start the local cluster with Argo in network namespace chaos-agent-dev
+	ARGO=1 NETNS=chaos-agent-dev hack/cluster.sh up
+cluster-down: ## stop the local cluster
+	hack/cluster.sh down
+
+.PHONY: image
+image: ## build the container image (needs a Docker engine; not available on the CI machines)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .

@@ -1,0 +1,293 @@
+// Package config holds chaos-agent's typed configuration: its defaults, its flags, the
+// environment variables of the upstream subscriber contract (SERVER_ADDR, INFRA_ID, ...), and
+// validation. Precedence is flags over environment over defaults.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Scope is the reach of an install: the whole cluster or the agent's own namespace.
+type Scope string
+
+// Scopes.
+const (
+	ScopeCluster   Scope = "cluster"
+	ScopeNamespace Scope = "namespace"
+)
+
+// Workflow engines.
+const (
+	WorkflowEngineArgo   = "argo"
+	WorkflowEngineNative = "native"
+)
+
+// envAnnotation is the pflag annotation that lists the environment variables of a flag.
+const envAnnotation = "chaos-agent/env"
+
+// Config is the agent's whole configuration.
+type Config struct {
+	// Control-plane link (the upstream subscriber contract, litmus-protocol §2.2).
+	ServerAddr       string // SERVER_ADDR: GraphQL endpoint; empty runs the agent without a control plane
+	InfraID          string // INFRA_ID
+	AccessKey        string // ACCESS_KEY (secret, never printed)
+	AccessKeyFile    string // file holding the access key (wins over ACCESS_KEY)
+	IsInfraConfirmed bool   // IS_INFRA_CONFIRMED
+	InfraVersion     string // VERSION: the version reported to the control plane
+	StartTime        int64  // START_TIME: registration time, Unix ms
+	Components       string // COMPONENTS: YAML list of label selectors that must be healthy
+	SkipSSLVerify    bool   // SKIP_SSL_VERIFY
+	CustomTLSCert    string // CUSTOM_TLS_CERT: base64 PEM of extra CA certificates
+
+	// Scope.
+	Scope     Scope  // INFRA_SCOPE
+	Namespace string // INFRA_NAMESPACE: the agent's own namespace
+
+	// Kubernetes.
+	Kubeconfig string  // KUBECONFIG; empty means in-cluster
+	KubeQPS    float64 // client-side rate limit
+	KubeBurst  int
+
+	// Serving and lifecycle.
+	MetricsAddr     string        // Prometheus /metrics
+	HealthAddr      string        // /healthz and /readyz
+	LeaderElect     bool          // run one active replica
+	ShutdownTimeout time.Duration // budget for stopping faults and flushing events on exit
+	WorkflowEngine  string        // argo | native
+
+	// Logging.
+	LogLevel  string
+	LogFormat string
+}
+
+// Defaults returns the configuration used when neither flags nor environment say otherwise.
+func Defaults() Config {
+	return Config{
+		InfraVersion:    "3.31.0",
+		Scope:           ScopeNamespace,
+		Namespace:       "hce",
+		KubeQPS:         50,
+		KubeBurst:       100,
+		MetricsAddr:     ":8080",
+		HealthAddr:      ":8081",
+		LeaderElect:     false,
+		ShutdownTimeout: 20 * time.Second,
+		WorkflowEngine:  WorkflowEngineArgo,
+		LogLevel:        "info",
+		LogFormat:       "json",
+	}
+}
+
+// scopeValue adapts Scope to pflag.
+type scopeValue Scope
+
+func (s *scopeValue) String() string { return string(*s) }
+func (s *scopeValue) Type() string   { return "scope" }
+func (s *scopeValue) Set(v string) error {
+	switch Scope(strings.ToLower(strings.TrimSpace(v))) {
+	case ScopeCluster:
+		*s = scopeValue(ScopeCluster)
+	case ScopeNamespace:
+		*s = scopeValue(ScopeNamespace)
+	default:
+		return fmt.Errorf("%q is not a scope: want cluster or namespace", v)
+	}
+	return nil
+}
+
+// BindFlags registers the configuration's flags on fs, with c's current values as defaults and
+// the environment variables each flag falls back to.
+func (c *Config) BindFlags(fs *pflag.FlagSet) {
+	bind := func(name string, env ...string) {
+		if len(env) > 0 {
+			_ = fs.SetAnnotation(name, envAnnotation, env)
+			f := fs.Lookup(name)
+			f.Usage += " (env " + strings.Join(env, ", ") + ")"
+		}
+	}
+	fs.StringVar(&c.ServerAddr, "server-addr", c.ServerAddr, "control-plane GraphQL endpoint, e.g. https://chaos.example.com/api/query; empty runs without a control plane")
+	bind("server-addr", "SERVER_ADDR")
+	fs.StringVar(&c.InfraID, "infra-id", c.InfraID, "chaos infrastructure ID issued by the control plane")
+	bind("infra-id", "INFRA_ID")
+	fs.StringVar(&c.AccessKeyFile, "access-key-file", c.AccessKeyFile, "file holding the infrastructure access key (the key itself is read from env ACCESS_KEY otherwise)")
+	bind("access-key-file", "ACCESS_KEY_FILE")
+	fs.BoolVar(&c.IsInfraConfirmed, "infra-confirmed", c.IsInfraConfirmed, "the infrastructure registration is already confirmed")
+	bind("infra-confirmed", "IS_INFRA_CONFIRMED")
+	fs.StringVar(&c.InfraVersion, "infra-version", c.InfraVersion, "version reported to the control plane")
+	bind("infra-version", "VERSION")
+	fs.Int64Var(&c.StartTime, "start-time", c.StartTime, "registration time in Unix milliseconds; older workflows are ignored")
+	bind("start-time", "START_TIME")
+	fs.StringVar(&c.Components, "components", c.Components, "YAML 'DEPLOYMENTS: [selectors]' of components that must be healthy before connecting")
+	bind("components", "COMPONENTS")
+	fs.BoolVar(&c.SkipSSLVerify, "skip-ssl-verify", c.SkipSSLVerify, "do not verify the control plane's TLS certificate (insecure)")
+	bind("skip-ssl-verify", "SKIP_SSL_VERIFY")
+	fs.StringVar(&c.CustomTLSCert, "custom-tls-cert", c.CustomTLSCert, "base64-encoded PEM CA certificate(s) trusted for the control plane")
+	bind("custom-tls-cert", "CUSTOM_TLS_CERT")
+	fs.Var((*scopeValue)(&c.Scope), "scope", "install scope: cluster or namespace")
+	bind("scope", "INFRA_SCOPE")
+	fs.StringVarP(&c.Namespace, "namespace", "n", c.Namespace, "the agent's own namespace")
+	bind("namespace", "INFRA_NAMESPACE", "POD_NAMESPACE")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig file; empty uses the in-cluster service account")
+	bind("kubeconfig", "KUBECONFIG")
+	fs.Float64Var(&c.KubeQPS, "kube-api-qps", c.KubeQPS, "Kubernetes client queries per second")
+	fs.IntVar(&c.KubeBurst, "kube-api-burst", c.KubeBurst, "Kubernetes client burst")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "address of the Prometheus /metrics endpoint; empty disables it")
+	bind("metrics-addr", "CHAOS_AGENT_METRICS_ADDR")
+	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "address of /healthz and /readyz; empty disables them")
+	bind("health-addr", "CHAOS_AGENT_HEALTH_ADDR")
+	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect one active replica through a Lease in the agent's namespace")
+	bind("leader-elect", "CHAOS_AGENT_LEADER_ELECT")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed to stop faults and flush events on exit")
+	bind("shutdown-timeout", "CHAOS_AGENT_SHUTDOWN_TIMEOUT")
+	fs.StringVar(&c.WorkflowEngine, "workflow-engine", c.WorkflowEngine, "who runs experiment workflows: argo or native")
+	bind("workflow-engine", "CHAOS_AGENT_WORKFLOW_ENGINE")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	bind("log-level", "CHAOS_AGENT_LOG_LEVEL")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or console")
+	bind("log-format", "CHAOS_AGENT_LOG_FORMAT")
+}
+
+// ApplyEnv fills every flag of fs that was not given on the command line from its environment
+// variables (the first one that is set and non-empty wins), then reads the secrets that never
+// travel as flags. lookup is os.LookupEnv in production.
+func (c *Config) ApplyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		for _, name := range f.Annotations[envAnnotation] {
+			v, ok := lookup(name)
+			if !ok || v == "" {
+				continue
+			}
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("env %s=%q: %w", name, v, err))
+			}
+			return
+		}
+	})
+	if v, ok := lookup("ACCESS_KEY"); ok {
+		c.AccessKey = v
+	}
+	return errors.Join(errs...)
+}
+
+// LoadSecrets reads secrets that live in files.
+func (c *Config) LoadSecrets() error {
+	if c.AccessKeyFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.AccessKeyFile)
+	if err != nil {
+		return fmt.Errorf("access key file: %w", err)
+	}
+	c.AccessKey = strings.TrimSpace(string(b))
+	return nil
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if c.ServerAddr != "" {
+		u, err := url.Parse(c.ServerAddr)
+		switch {
+		case err != nil:
+			add("server-addr: %w", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			add("server-addr %q: scheme must be http or https", c.ServerAddr)
+		case u.Host == "":
+			add("server-addr %q: no host", c.ServerAddr)
+		}
+		if c.InfraID == "" {
+			add("infra-id (INFRA_ID) is required with a server address")
+		}
+		if c.AccessKey == "" {
+			add("access key (ACCESS_KEY or --access-key-file) is required with a server address")
+		}
+	}
+	if c.StartTime < 0 {
+		add("start-time %d: must not be negative", c.StartTime)
+	}
+	if c.CustomTLSCert != "" {
+		if err := checkPEM(c.CustomTLSCert); err != nil {
+			add("custom-tls-cert: %w", err)
+		}
+	}
+	if c.Scope != ScopeCluster && c.Scope != ScopeNamespace {
+		add("scope %q: want cluster or namespace", c.Scope)
+	}
+	for _, msg := range validation.IsDNS1123Label(c.Namespace) {
+		add("namespace %q: %s", c.Namespace, msg)
+	}
+	if c.KubeQPS <= 0 {
+		add("kube-api-qps %v: must be positive", c.KubeQPS)
+	}
+	if c.KubeBurst <= 0 {
+		add("kube-api-burst %d: must be positive", c.KubeBurst)
+	}
+	for name, addr := range map[string]string{"metrics-addr": c.MetricsAddr, "health-addr": c.HealthAddr} {
+		if addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			add("%s %q: %w", name, addr, err)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			add("%s %q: bad port", name, addr)
+		}
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("shutdown-timeout %s: must be positive", c.ShutdownTimeout)
+	}
+	if c.WorkflowEngine != WorkflowEngineArgo && c.WorkflowEngine != WorkflowEngineNative {
+		add("workflow-engine %q: want argo or native", c.WorkflowEngine)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		add("log-format %q: want json or console", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+func checkPEM(b64 string) error {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return fmt.Errorf("not base64: %w", err)
+	}
+	if block, _ := pem.Decode(raw); block == nil {
+		return errors.New("no PEM block after base64 decoding")
+	}
+	return nil
+}
+
+// Redacted returns a copy safe to print or log: secrets are masked.
+func (c Config) Redacted() Config {
+	if c.AccessKey != "" {
+		c.AccessKey = "<redacted>"
+	}
+	return c
+}
+
+// String renders the configuration with secrets masked.
+func (c Config) String() string {
+	type plain Config // drops the String method
+	return fmt.Sprintf("%+v", plain(c.Redacted()))
+}
