@@ -12,10 +12,6 @@ LDFLAGS := -s -w -X github.com/chaos-agent/chaos-agent/internal/version.version=
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-.PHONY: demo
-demo: ## the main job: run the demo on a local cluster (see README)
-	hack/demo.sh
-
 .PHONY: test
 test: ## everything: static checks, unit tests (-race) and integration tests on a real local cluster
 	hack/test.sh
@@ -32,8 +28,8 @@ bench: ## benchmarks, printing their figures
 build: ## build bin/chaos-agent
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/chaos-agent ./cmd/chaos-agent
 
-.PHONY: verify
-verify: ## gofmt and go vet
+.PHONY: lint
+lint: ## gofmt -l and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	go vet ./...
 
