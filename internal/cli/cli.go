@@ -48,7 +48,7 @@ func Execute(ctx context.Context, args []string, env Env) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		code = ee.Code
-	} else if isFlagError(err) {
+	} else if isFlagError(err) || strings.HasPrefix(err.Error(), "unknown command") {
 		code = ExitUsage
 	}
 	// One clear line, whatever the error's shape.
