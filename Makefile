@@ -43,7 +43,7 @@ cluster-build: ## build the local cluster's binaries (cached outside the repo)
 cluster-up: ## start the local cluster with Argo in network namespace chaos-agent-dev
 	ARGO=1 NETNS=chaos-agent-dev hack/cluster.sh up
 cluster-down: ## stop the local cluster
-	hack/cluster.sh down
+	NETNS=chaos-agent-dev hack/cluster.sh down
 
 .PHONY: image
 image: ## build the container image (needs a Docker engine; not available on the CI machines)
