@@ -1,0 +1,542 @@
+package poddelete
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/chaos-agent/chaos-agent/executor/target"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
+)
+
+// Name is the fault's name, as in the ChaosExperiment.
+const Name = "pod-delete"
+
+// Selector finds targets in the informer caches.
+type Selector interface {
+	Candidates(spec target.Spec) ([]*corev1.Pod, error)
+	Select(spec target.Spec) ([]*corev1.Pod, error)
+	Owner(p *corev1.Pod) (kind, name string)
+	WorkloadPods(kind, namespace, name string) ([]*corev1.Pod, error)
+}
+
+// Observer hears about the run as it happens. Its methods are called from the fault's
+// goroutines and must not block.
+type Observer interface {
+	Iteration(n int, victims []*corev1.Pod)
+	Deleted(v Victim)
+	Skipped(s Skip)
+	Recovered(r Recovery)
+}
+
+// Workload identifies a victim's parent.
+type Workload struct {
+	Kind, Namespace, Name string
+}
+
+func (w Workload) String() string {
+	if w.Kind == "" {
+		return "none"
+	}
+	return w.Kind + "/" + w.Name
+}
+
+// Victim is a deleted (or, in dry-run mode, selected) pod.
+type Victim struct {
+	Namespace, Name string
+	UID             types.UID
+	Owner           Workload
+	DeletedAt       time.Time
+	DryRun          bool
+}
+
+// Skip is a selected pod that was deliberately not deleted.
+type Skip struct {
+	Namespace, Name string
+	Reason          string
+}
+
+// Recovery is the fate of one victim: when a replacement became Ready.
+type Recovery struct {
+	Victim
+	Replacement string
+	ReadyAt     time.Time
+	Recovered   bool
+	Reason      string // why it did not recover, if it did not
+}
+
+// Seconds is the time from deletion to a Ready replacement.
+func (r Recovery) Seconds() float64 { return r.ReadyAt.Sub(r.DeletedAt).Seconds() }
+
+// Deps are what the fault needs; all are required but Log.
+type Deps struct {
+	Client   kubernetes.Interface // acts as the engine's chaosServiceAccount
+	Selector Selector
+	Entries  []target.Entry // the engine's targets
+	// DefaultNamespace is where TARGET_PODS live when no entry names a namespace.
+	DefaultNamespace string
+	Clock            clock.WithTicker
+	Rand             *rand.Rand
+	Observer         Observer
+	Log              *zap.Logger
+}
+
+// Fault is one run of pod-delete.
+type Fault struct {
+	d Deps
+	p Params
+
+	mu       sync.Mutex
+	parents  map[Workload]bool
+	pending  []*pendingRecovery
+	claimed  map[types.UID]bool
+	finished []Recovery
+}
+
+type pendingRecovery struct {
+	victim   Victim
+	known    map[types.UID]bool // the workload's pods at deletion time
+	deadline time.Time
+}
+
+// New parses env and returns a fault ready to run, or a *litmus.Error describing every bad value.
+func New(d Deps, env map[string]string) (*Fault, error) {
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	p, err := ParseParams(env, d.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return &Fault{d: d, p: p, parents: map[Workload]bool{}, claimed: map[types.UID]bool{}}, nil
+}
+
+// Params returns the parsed parameters.
+func (f *Fault) Params() Params { return f.p }
+
+func (f *Fault) spec() target.Spec {
+	return target.Spec{
+		Entries:          f.d.Entries,
+		TargetPods:       f.p.TargetPods,
+		NodeLabel:        f.p.NodeLabel,
+		Percentage:       f.p.Percentage,
+		DefaultNamespace: f.d.DefaultNamespace,
+	}
+}
+
+// Targets lists the parent workloads targeted so far, in first-targeted order is not guaranteed.
+func (f *Fault) Targets() []Workload {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Workload, 0, len(f.parents))
+	for w := range f.parents {
+		out = append(out, w)
+	}
+	return out
+}
+
+// CheckHealthy is the application-under-test check run before and after the chaos when
+// DEFAULT_HEALTH_CHECK is on: every target pod must be Running and Ready, polled every
+// STATUS_CHECK_DELAY for up to STATUS_CHECK_TIMEOUT.
+func (f *Fault) CheckHealthy(ctx context.Context, phase litmus.ExperimentPhase) error {
+	if !f.p.HealthCheck {
+		return nil
+	}
+	err := f.poll(ctx, func() error {
+		pods, err := f.d.Selector.Candidates(f.spec())
+		if err != nil {
+			return err
+		}
+		return allReady(pods)
+	})
+	if err != nil {
+		return statusCheckError(err).WithPhase(phase)
+	}
+	return nil
+}
+
+// Inject runs the kill loop until TOTAL_CHAOS_DURATION has passed or ctx ends. No deletion
+// starts after the deadline; intervals are measured from the start of one deletion (batch) to
+// the start of the next. After each batch's interval the targeted workloads must be healthy
+// again within STATUS_CHECK_TIMEOUT, else the run ends with STATUS_CHECKS_ERROR.
+func (f *Fault) Inject(ctx context.Context) error {
+	clk := f.d.Clock
+	start := clk.Now()
+	deadline := start.Add(f.p.Duration)
+	f.d.Log.Info("pod-delete starting", zap.Duration("duration", f.p.Duration), zap.Duration("intervalMin", f.p.Interval.Min),
+		zap.Duration("intervalMax", f.p.Interval.Max), zap.Int("percentage", f.p.Percentage), zap.String("sequence", string(f.p.Sequence)),
+		zap.Bool("force", f.p.Force), zap.Bool("dryRun", f.p.DryRun), zap.Bool("pdbAware", f.p.PDBAware))
+
+	trackerCtx, stopTracker := context.WithCancel(ctx)
+	trackerDone := make(chan struct{})
+	go func() { defer close(trackerDone); f.track(trackerCtx) }()
+	defer func() { stopTracker(); <-trackerDone }()
+
+	next := start // when the next deletion (batch) may start
+	for iteration := 1; ; iteration++ {
+		if err := f.waitUntil(ctx, minTime(next, deadline)); err != nil {
+			return err
+		}
+		if !clk.Now().Before(deadline) {
+			break
+		}
+		victims, err := f.d.Selector.Select(f.spec())
+		if err != nil {
+			return selectionError(err)
+		}
+		f.d.Observer.Iteration(iteration, victims)
+		batches := [][]*corev1.Pod{victims}
+		if f.p.Sequence == Serial {
+			batches = batches[:0]
+			for _, v := range victims {
+				batches = append(batches, []*corev1.Pod{v})
+			}
+		}
+		for i, batch := range batches {
+			if i > 0 {
+				if err := f.waitUntil(ctx, minTime(next, deadline)); err != nil {
+					return err
+				}
+				if !clk.Now().Before(deadline) {
+					break // hard deadline: the rest of this iteration's victims are spared
+				}
+			}
+			batchStart := clk.Now()
+			if err := f.deleteAll(ctx, batch); err != nil {
+				return err
+			}
+			next = maxTime(next, batchStart).Add(f.p.Interval.Next(f.d.Rand))
+			if err := f.waitUntil(ctx, minTime(next, deadline)); err != nil {
+				return err
+			}
+			if err := f.checkRecovered(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	f.d.Log.Info("pod-delete finished", zap.Duration("elapsed", clk.Since(start)))
+	return nil
+}
+
+// Recoveries returns every victim's recovery record; victims still pending are reported as not
+// recovered (yet).
+func (f *Fault) Recoveries() []Recovery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := append([]Recovery(nil), f.finished...)
+	for _, p := range f.pending {
+		out = append(out, Recovery{Victim: p.victim, Reason: "no Ready replacement seen before the fault ended"})
+	}
+	return out
+}
+
+func (f *Fault) deleteAll(ctx context.Context, pods []*corev1.Pod) error {
+	for _, pod := range pods {
+		kind, name := f.d.Selector.Owner(pod)
+		owner := Workload{Kind: kind, Namespace: pod.Namespace, Name: name}
+		var known map[types.UID]bool
+		if kind != "" {
+			f.mu.Lock()
+			f.parents[owner] = true
+			f.mu.Unlock()
+			known = map[types.UID]bool{pod.UID: true}
+			if siblings, err := f.d.Selector.WorkloadPods(kind, pod.Namespace, name); err == nil {
+				for _, s := range siblings {
+					known[s.UID] = true
+				}
+			}
+		}
+		err := f.deleteOne(ctx, pod)
+		now := f.d.Clock.Now()
+		var skip *skipError
+		switch {
+		case errors.As(err, &skip):
+			s := Skip{Namespace: pod.Namespace, Name: pod.Name, Reason: skip.reason}
+			f.d.Log.Info("victim skipped", zap.String("pod", pod.Name), zap.String("reason", s.Reason))
+			f.d.Observer.Skipped(s)
+			continue
+		case err != nil:
+			return err
+		}
+		v := Victim{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Owner: owner, DeletedAt: now, DryRun: f.p.DryRun}
+		f.d.Log.Info("victim deleted", zap.String("pod", pod.Name), zap.String("owner", owner.String()), zap.Bool("dryRun", f.p.DryRun))
+		f.d.Observer.Deleted(v)
+		if f.p.DryRun {
+			continue
+		}
+		f.mu.Lock()
+		if kind == "" {
+			r := Recovery{Victim: v, Reason: "the pod has no controller: nothing replaces it"}
+			f.finished = append(f.finished, r)
+			f.mu.Unlock()
+			f.d.Observer.Recovered(r)
+			continue
+		}
+		f.pending = append(f.pending, &pendingRecovery{victim: v, known: known, deadline: now.Add(f.p.StatusCheckTimeout)})
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return e.reason }
+
+func (f *Fault) deleteOne(ctx context.Context, pod *corev1.Pod) error {
+	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}}
+	if f.p.Force {
+		opts.GracePeriodSeconds = new(int64)
+	}
+	if f.p.DryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var err error
+	if f.p.PDBAware {
+		err = f.d.Client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, &policyv1.Eviction{
+			ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+			DeleteOptions: &opts,
+		})
+	} else {
+		err = f.d.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opts)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		// Gone (or replaced under the same name) since it was selected: nothing to delete.
+		return &skipError{reason: "already gone when its turn came"}
+	case f.p.PDBAware && apierrors.IsTooManyRequests(err):
+		return &skipError{reason: "PodDisruptionBudget allows no disruption: " + apiMessage(err)}
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case apierrors.IsForbidden(err):
+		return &litmus.Error{Code: litmus.ErrorCodeChaosInject, Phase: litmus.ExperimentPhaseChaosInject,
+			Reason: "the chaos service account may not delete the pod (RBAC): " + apiMessage(err),
+			Target: targetString(pod), Err: err}
+	default:
+		return &litmus.Error{Code: litmus.ErrorCodeChaosInject, Phase: litmus.ExperimentPhaseChaosInject,
+			Reason: "failed to delete the target pod: " + err.Error(), Target: targetString(pod), Err: err}
+	}
+}
+
+func apiMessage(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Message != "" {
+		return status.Status().Message
+	}
+	return err.Error()
+}
+
+// checkRecovered waits until every targeted workload has only Running, Ready pods (terminating
+// pods aside) and at least one pod.
+func (f *Fault) checkRecovered(ctx context.Context) error {
+	if f.p.DryRun {
+		return nil
+	}
+	err := f.poll(ctx, func() error {
+		for _, w := range f.Targets() {
+			pods, err := f.d.Selector.WorkloadPods(w.Kind, w.Namespace, w.Name)
+			if err != nil {
+				return err
+			}
+			live := pods[:0:0]
+			for _, p := range pods {
+				if p.DeletionTimestamp == nil {
+					live = append(live, p)
+				}
+			}
+			if len(live) == 0 {
+				return fmt.Errorf("%s in namespace %s has no pod", w, w.Namespace)
+			}
+			if err := allReady(live); err != nil {
+				return fmt.Errorf("%s: %w", w, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return statusCheckError(err).WithPhase(litmus.ExperimentPhaseChaosInject)
+	}
+	return nil
+}
+
+// poll runs check now and then every STATUS_CHECK_DELAY until it succeeds, STATUS_CHECK_TIMEOUT
+// passes (returning check's last error) or ctx ends.
+func (f *Fault) poll(ctx context.Context, check func() error) error {
+	deadline := f.d.Clock.Now().Add(f.p.StatusCheckTimeout)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if !f.d.Clock.Now().Before(deadline) {
+			return err
+		}
+		if werr := f.waitUntil(ctx, minTime(f.d.Clock.Now().Add(f.p.StatusCheckDelay), deadline)); werr != nil {
+			return werr
+		}
+	}
+}
+
+// waitUntil blocks until the clock reaches t or ctx ends (returning its cause).
+func (f *Fault) waitUntil(ctx context.Context, t time.Time) error {
+	d := t.Sub(f.d.Clock.Now())
+	if d <= 0 {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return nil
+	}
+	timer := f.d.Clock.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-timer.C():
+		return nil
+	}
+}
+
+// trackPeriod is how often pending recoveries are looked up in the cache; it bounds the error of
+// the recorded Ready time.
+const trackPeriod = 25 * time.Millisecond
+
+// track matches victims with their Ready replacements until ctx ends.
+func (f *Fault) track(ctx context.Context) {
+	ticker := f.d.Clock.NewTicker(trackPeriod)
+	defer ticker.Stop()
+	for {
+		f.sweep()
+		select {
+		case <-ctx.Done():
+			f.sweep()
+			return
+		case <-ticker.C():
+		}
+	}
+}
+
+func (f *Fault) sweep() {
+	f.mu.Lock()
+	var done []Recovery
+	now := f.d.Clock.Now()
+	kept := f.pending[:0]
+	for _, p := range f.pending {
+		if r, ok := f.findReplacement(p, now); ok {
+			done = append(done, r)
+			continue
+		}
+		if now.After(p.deadline) {
+			done = append(done, Recovery{Victim: p.victim, Reason: fmt.Sprintf("no Ready replacement within %s", f.p.StatusCheckTimeout)})
+			continue
+		}
+		kept = append(kept, p)
+	}
+	f.pending = kept
+	f.finished = append(f.finished, done...)
+	f.mu.Unlock()
+	for _, r := range done {
+		f.d.Observer.Recovered(r)
+	}
+}
+
+// findReplacement looks for a Ready pod of the victim's workload that did not exist when the
+// victim was deleted and that no other victim has claimed. Called with f.mu held.
+func (f *Fault) findReplacement(p *pendingRecovery, now time.Time) (Recovery, bool) {
+	w := p.victim.Owner
+	pods, err := f.d.Selector.WorkloadPods(w.Kind, w.Namespace, w.Name)
+	if err != nil {
+		return Recovery{}, false
+	}
+	for _, pod := range pods {
+		if p.known[pod.UID] || f.claimed[pod.UID] || !podReady(pod) {
+			continue
+		}
+		f.claimed[pod.UID] = true
+		return Recovery{Victim: p.victim, Replacement: pod.Name, ReadyAt: now, Recovered: true}, true
+	}
+	return Recovery{}, false
+}
+
+func podReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func allReady(pods []*corev1.Pod) error {
+	for _, p := range pods {
+		if p.Status.Phase != corev1.PodRunning {
+			return fmt.Errorf("pod %s/%s is %s, not Running", p.Namespace, p.Name, p.Status.Phase)
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if !c.Ready {
+				return fmt.Errorf("container %s of pod %s/%s is not ready", c.Name, p.Namespace, p.Name)
+			}
+		}
+		if !podReady(p) {
+			return fmt.Errorf("pod %s/%s is not Ready", p.Namespace, p.Name)
+		}
+	}
+	return nil
+}
+
+func statusCheckError(err error) *litmus.Error {
+	var le *litmus.Error
+	if errors.As(err, &le) {
+		return le
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &litmus.Error{Code: litmus.ErrorCodeExperimentAborted, Reason: err.Error(), Err: err}
+	}
+	var se *target.SelectionError
+	if errors.As(err, &se) {
+		return selectionError(err)
+	}
+	return &litmus.Error{Code: litmus.ErrorCodeStatusChecks, Reason: "application is not healthy: " + err.Error(), Err: err}
+}
+
+func selectionError(err error) *litmus.Error {
+	le := &litmus.Error{Code: litmus.ErrorCodeTargetSelection, Phase: litmus.ExperimentPhaseChaosInject, Reason: err.Error(), Err: err}
+	var se *target.SelectionError
+	if errors.As(err, &se) {
+		le.Reason, le.Target = se.Reason, se.Target
+	}
+	return le
+}
+
+func targetString(p *corev1.Pod) string {
+	return "podName: " + p.Name + ", namespace: " + p.Namespace
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
