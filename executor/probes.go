@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
@@ -23,7 +26,15 @@ type ProbeRun struct {
 	Engine        string
 	EngineUID     types.UID
 	Experiment    string
+	RunID         string        // names probe pods <experiment>-probe-<runID>
 	ChaosDuration time.Duration // the OnChaos window
+	// StatusCheckDelay and StatusCheckTimeout bound waits for async probes and probe pods.
+	StatusCheckDelay, StatusCheckTimeout time.Duration
+	// Clients acting as the engine's chaos service account.
+	Kube           kubernetes.Interface
+	Dynamic        dynamic.Interface
+	RESTConfig     *rest.Config
+	ServiceAccount string
 	// Stop ends the run early (a Continuous/OnChaos probe with stopOnFailure failed).
 	Stop func(reason string)
 }

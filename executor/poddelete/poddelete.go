@@ -102,6 +102,7 @@ type Fault struct {
 	parents  map[Workload]bool
 	pending  []*pendingRecovery
 	claimed  map[types.UID]bool
+	seen     map[types.UID]time.Time // when each pod of a targeted workload was first seen
 	finished []Recovery
 }
 
@@ -120,7 +121,7 @@ func New(d Deps, env map[string]string) (*Fault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Fault{d: d, p: p, parents: map[Workload]bool{}, claimed: map[types.UID]bool{}}, nil
+	return &Fault{d: d, p: p, parents: map[Workload]bool{}, claimed: map[types.UID]bool{}, seen: map[types.UID]time.Time{}}, nil
 }
 
 // Params returns the parsed parameters.
@@ -248,15 +249,15 @@ func (f *Fault) deleteAll(ctx context.Context, pods []*corev1.Pod) error {
 		owner := Workload{Kind: kind, Namespace: pod.Namespace, Name: name}
 		var known map[types.UID]bool
 		if kind != "" {
+			known = map[types.UID]bool{pod.UID: true}
+			siblings, _ := f.d.Selector.WorkloadPods(kind, pod.Namespace, name)
 			f.mu.Lock()
 			f.parents[owner] = true
-			f.mu.Unlock()
-			known = map[types.UID]bool{pod.UID: true}
-			if siblings, err := f.d.Selector.WorkloadPods(kind, pod.Namespace, name); err == nil {
-				for _, s := range siblings {
-					known[s.UID] = true
-				}
+			for _, s := range siblings {
+				known[s.UID] = true
+				f.see(s.UID)
 			}
+			f.mu.Unlock()
 		}
 		err := f.deleteOne(ctx, pod)
 		now := f.d.Clock.Now()
@@ -384,6 +385,7 @@ func (f *Fault) poll(ctx context.Context, check func() error) error {
 		if !f.d.Clock.Now().Before(deadline) {
 			return err
 		}
+		f.d.Log.Debug("waiting for the application to be healthy", zap.Error(err))
 		if werr := f.waitUntil(ctx, minTime(f.d.Clock.Now().Add(f.p.StatusCheckDelay), deadline)); werr != nil {
 			return werr
 		}
@@ -452,22 +454,44 @@ func (f *Fault) sweep() {
 	}
 }
 
+// see records when a pod was first seen. Called with f.mu held.
+func (f *Fault) see(uid types.UID) {
+	if _, ok := f.seen[uid]; !ok {
+		f.seen[uid] = f.d.Clock.Now()
+	}
+}
+
 // findReplacement looks for a Ready pod of the victim's workload that did not exist when the
-// victim was deleted and that no other victim has claimed. Called with f.mu held.
+// victim was deleted and that no other victim has claimed, the oldest first: victims are
+// swept in deletion order, so when several victims of one workload are deleted back to back
+// each gets the replacement created for it. Called with f.mu held.
 func (f *Fault) findReplacement(p *pendingRecovery, now time.Time) (Recovery, bool) {
 	w := p.victim.Owner
 	pods, err := f.d.Selector.WorkloadPods(w.Kind, w.Namespace, w.Name)
 	if err != nil {
 		return Recovery{}, false
 	}
+	var best *corev1.Pod
 	for _, pod := range pods {
-		if p.known[pod.UID] || f.claimed[pod.UID] || !podReady(pod) {
+		f.see(pod.UID)
+		if p.known[pod.UID] || f.claimed[pod.UID] {
 			continue
 		}
-		f.claimed[pod.UID] = true
-		return Recovery{Victim: p.victim, Replacement: pod.Name, ReadyAt: now, Recovered: true}, true
+		if pod.Name == p.victim.Name { // a StatefulSet recreates its pods under the same name
+			best = pod
+			break
+		}
+		if best == nil || f.seen[pod.UID].Before(f.seen[best.UID]) ||
+			(f.seen[pod.UID].Equal(f.seen[best.UID]) && pod.CreationTimestamp.Before(&best.CreationTimestamp)) {
+			best = pod
+		}
 	}
-	return Recovery{}, false
+	// Only the oldest new pod may be this victim's: if it is not Ready yet, wait for it.
+	if best == nil || !podReady(best) {
+		return Recovery{}, false
+	}
+	f.claimed[best.UID] = true
+	return Recovery{Victim: p.victim, Replacement: best.Name, ReadyAt: now, Recovered: true}, true
 }
 
 func podReady(p *corev1.Pod) bool {

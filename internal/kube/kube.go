@@ -3,7 +3,10 @@ package kube
 
 import (
 	"fmt"
+	"sync"
 
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -49,9 +52,60 @@ func RESTConfig(o Options) (*rest.Config, error) {
 // server's RBAC, not the agent's code, bounds what an experiment may touch.
 func Impersonate(cfg *rest.Config, namespace, serviceAccount string) *rest.Config {
 	c := rest.CopyConfig(cfg)
-	c.Impersonate = rest.ImpersonationConfig{
-		UserName: "system:serviceaccount:" + namespace + ":" + serviceAccount,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
-	}
+	// Only the user is impersonated: the API server then adds the service account's groups
+	// itself, and a namespaced Role can grant "impersonate" on serviceaccounts (impersonating
+	// groups would need a ClusterRole).
+	c.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + namespace + ":" + serviceAccount}
 	return c
+}
+
+// Clients is a set of clients acting as one identity.
+type Clients struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	Config  *rest.Config
+}
+
+// NewClients builds the clients for cfg.
+func NewClients(cfg *rest.Config) (Clients, error) {
+	k, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("kubernetes client: %w", err)
+	}
+	d, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("dynamic client: %w", err)
+	}
+	return Clients{Kube: k, Dynamic: d, Config: cfg}, nil
+}
+
+// ServiceAccountClients hands out clients that impersonate service accounts, built once per
+// service account.
+type ServiceAccountClients struct {
+	base *rest.Config
+	mu   sync.Mutex
+	bySA map[string]Clients
+}
+
+// NewServiceAccountClients returns a factory of impersonating clients derived from base, whose
+// identity must be allowed to impersonate the service accounts (RBAC verb "impersonate" on
+// "serviceaccounts").
+func NewServiceAccountClients(base *rest.Config) *ServiceAccountClients {
+	return &ServiceAccountClients{base: base, bySA: map[string]Clients{}}
+}
+
+// For returns clients acting as namespace/serviceAccount.
+func (f *ServiceAccountClients) For(namespace, serviceAccount string) (Clients, error) {
+	key := namespace + "/" + serviceAccount
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.bySA[key]; ok {
+		return c, nil
+	}
+	c, err := NewClients(Impersonate(f.base, namespace, serviceAccount))
+	if err != nil {
+		return Clients{}, err
+	}
+	f.bySA[key] = c
+	return c, nil
 }

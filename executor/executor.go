@@ -1,0 +1,333 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	"github.com/chaos-agent/chaos-agent/executor/target"
+	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
+)
+
+// ClientFactory returns clients that act as a service account (Kubernetes impersonation), so
+// that RBAC bounds what an experiment can touch.
+type ClientFactory interface {
+	For(namespace, serviceAccount string) (kube.Clients, error)
+}
+
+// Options configure an Executor. Kube, Dynamic and Clients are required.
+type Options struct {
+	// Namespace limits the executor to one namespace (namespace-scoped install); "" watches
+	// engines in every namespace and may target pods anywhere (cluster scope).
+	Namespace string
+	Kube      kubernetes.Interface // the agent's own identity: caches, results, events, engine status
+	Dynamic   dynamic.Interface
+	Clients   ClientFactory // the engines' chaos service accounts
+	Probes    ProbeRunner   // nil: engines with probes end in Error
+	Clock     clock.WithTicker
+	Log       *zap.Logger
+	Metrics   *Metrics
+	// Identity names this agent in engine status (runner) and event sources; the pod name.
+	Identity string
+	// Workers is how many engines are reconciled concurrently (runs themselves are goroutines).
+	Workers int
+	// NewRand returns the random source of one run (victim selection, ranges); crypto-seeded by default.
+	NewRand func() *mrand.Rand
+	// ResyncPeriod of the informers; 0 means none.
+	ResyncPeriod time.Duration
+}
+
+// Executor is the ChaosEngine controller.
+type Executor struct {
+	o       Options
+	log     *zap.Logger
+	engines cache.SharedIndexInformer
+	pods    informers.SharedInformerFactory
+	listers target.Listers
+	queue   workqueue.TypedRateLimitingInterface[string]
+	events  *events
+	results *results
+
+	mu   sync.Mutex
+	runs map[string]*activeRun // by namespace/name
+	wg   sync.WaitGroup        // active runs
+}
+
+type activeRun struct {
+	uid    types.UID
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+}
+
+// Abort reasons, recorded in results and events.
+var (
+	errStopRequested = errors.New("engineState was set to stop")
+	errEngineDeleted = errors.New("the ChaosEngine was deleted")
+	errShutdown      = errors.New("chaos-agent is shutting down")
+)
+
+// New builds an Executor. Run starts it.
+func New(o Options) (*Executor, error) {
+	if o.Kube == nil || o.Dynamic == nil || o.Clients == nil {
+		return nil, errors.New("executor: Kube, Dynamic and Clients are required")
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
+	}
+	if o.Identity == "" {
+		o.Identity = "chaos-agent"
+	}
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	if o.NewRand == nil {
+		o.NewRand = cryptoSeededRand
+	}
+	e := &Executor{o: o, log: o.Log, runs: map[string]*activeRun{}}
+	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace, nil)
+	e.engines = dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
+	e.pods = informers.NewSharedInformerFactoryWithOptions(o.Kube, o.ResyncPeriod, informers.WithNamespace(o.Namespace))
+	e.listers = target.Listers{
+		Pods:        e.pods.Core().V1().Pods().Lister(),
+		ReplicaSets: e.pods.Apps().V1().ReplicaSets().Lister(),
+	}
+	if o.Namespace == "" {
+		// Nodes are cluster-scoped: only a cluster-wide install may read them (NODE_LABEL).
+		e.listers.Nodes = e.pods.Core().V1().Nodes().Lister()
+	}
+	e.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "chaosengines"})
+	e.events = &events{client: o.Kube, clock: o.Clock, component: o.Identity, log: o.Log.Named("events")}
+	e.results = &results{dyn: o.Dynamic, log: o.Log.Named("results")}
+	if _, err := e.engines.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    e.enqueue,
+		UpdateFunc: func(_, obj any) { e.enqueue(obj) },
+		DeleteFunc: e.enqueue,
+	}); err != nil {
+		return nil, fmt.Errorf("engine informer: %w", err)
+	}
+	return e, nil
+}
+
+// Listers exposes the executor's caches (for probes and tests).
+func (e *Executor) Listers() target.Listers { return e.listers }
+
+func (e *Executor) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		e.log.Warn("cannot key engine", zap.Error(err))
+		return
+	}
+	e.queue.Add(key)
+}
+
+// Run starts the informers and workers and blocks until ctx ends; then it stops every running
+// experiment (their results become Stopped) and returns once they have written their results.
+func (e *Executor) Run(ctx context.Context) error {
+	defer utilruntime.HandleCrash()
+	e.log.Info("executor starting", zap.String("namespace", orAll(e.o.Namespace)))
+	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopInformers()
+	go e.engines.RunWithContext(informerCtx)
+	e.pods.Start(informerCtx.Done()) // the informers behind e.listers, created in New
+	if !cache.WaitForCacheSync(ctx.Done(), e.engines.HasSynced) {
+		return fmt.Errorf("engine cache never synced: %w", context.Cause(ctx))
+	}
+	for typ, ok := range e.pods.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("%v cache never synced: %w", typ, context.Cause(ctx))
+		}
+	}
+	e.log.Info("executor caches synced")
+
+	var workers sync.WaitGroup
+	for range e.o.Workers {
+		workers.Go(func() {
+			for e.processNext(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+	e.queue.ShutDown()
+	workers.Wait()
+
+	// Stop every run; each writes its Stopped result with its own bounded context.
+	e.mu.Lock()
+	for _, r := range e.runs {
+		r.cancel(errShutdown)
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	e.log.Info("executor stopped")
+	return nil
+}
+
+func (e *Executor) processNext(ctx context.Context) bool {
+	key, quit := e.queue.Get()
+	if quit {
+		return false
+	}
+	defer e.queue.Done(key)
+	if err := e.reconcile(ctx, key); err != nil {
+		e.log.Warn("reconcile failed; retrying", zap.String("engine", key), zap.Error(err))
+		e.queue.AddRateLimited(key)
+		return true
+	}
+	e.queue.Forget(key)
+	return true
+}
+
+// reconcile drives one engine's lifecycle from its cached state.
+func (e *Executor) reconcile(ctx context.Context, key string) error {
+	obj, exists, err := e.engines.GetIndexer().GetByKey(key)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	run := e.runs[key]
+	e.mu.Unlock()
+	if !exists {
+		if run != nil {
+			run.cancel(errEngineDeleted)
+		}
+		return nil
+	}
+	var engine litmus.ChaosEngine
+	if err := litmus.FromUnstructured(obj.(*unstructured.Unstructured), &engine); err != nil {
+		return fmt.Errorf("decode engine %s: %w", key, err)
+	}
+	if run != nil && run.uid != engine.UID {
+		run.cancel(errEngineDeleted) // deleted and re-created under the same name
+		<-run.done
+		run = nil
+	}
+	state := engine.Spec.EngineState
+	if state == "" {
+		state = litmus.EngineStateActive
+	}
+	status := engine.Status.EngineStatus
+	switch {
+	case run != nil && state == litmus.EngineStateStop:
+		run.cancel(errStopRequested)
+	case run != nil:
+		// running: nothing to do
+	case status == litmus.EngineStatusInitialized:
+		// Initialized but not running here: a previous agent died during the run. Its progress is
+		// unknown, so it is not resumed (that could double the chaos); it is closed with a reason.
+		reason := "chaos-agent restarted while this engine was running; the run was not resumed"
+		if state == litmus.EngineStateStop {
+			reason = "engineState was set to stop while no chaos-agent was running it"
+		}
+		return e.markStale(ctx, &engine, reason)
+	case state == litmus.EngineStateActive:
+		e.start(ctx, key, &engine)
+	}
+	return nil
+}
+
+// start launches an engine's run in its own goroutine.
+func (e *Executor) start(ctx context.Context, key string, engine *litmus.ChaosEngine) {
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	r := &activeRun{uid: engine.UID, cancel: cancel, done: make(chan struct{})}
+	e.mu.Lock()
+	e.runs[key] = r
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer close(r.done)
+		defer cancel(nil)
+		defer func() {
+			e.mu.Lock()
+			if e.runs[key] == r {
+				delete(e.runs, key)
+			}
+			e.mu.Unlock()
+		}()
+		e.runEngine(runCtx, engine)
+	}()
+}
+
+// finalCtx is the context for writes after a run ended or was aborted: never cancelled by the
+// abort itself, but bounded.
+func finalCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+}
+
+func cryptoSeededRand() *mrand.Rand {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])))
+}
+
+func orAll(ns string) string {
+	if ns == "" {
+		return "<all namespaces>"
+	}
+	return ns
+}
+
+// updateEngine applies mutate to a fresh copy of the engine and updates it (whole object: the
+// CRD has no status subresource), retrying on conflicts. mutate returning false skips the update.
+func (e *Executor) updateEngine(ctx context.Context, namespace, name string, mutate func(*litmus.ChaosEngine) bool) (*litmus.ChaosEngine, error) {
+	api := e.o.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(namespace)
+	var out *litmus.ChaosEngine
+	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Steps: 8, Cap: 2 * time.Second}, func(ctx context.Context) (bool, error) {
+		u, err := api.Get(ctx, name, getOpts)
+		if err != nil {
+			return false, err
+		}
+		var engine litmus.ChaosEngine
+		if err := litmus.FromUnstructured(u, &engine); err != nil {
+			return false, err
+		}
+		if !mutate(&engine) {
+			out = &engine
+			return true, nil
+		}
+		nu, err := litmus.ToUnstructured(&engine)
+		if err != nil {
+			return false, err
+		}
+		updated, err := api.Update(ctx, nu, updateOpts)
+		if apierrors.IsConflict(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		out = &engine
+		out.ResourceVersion = updated.GetResourceVersion()
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update engine %s/%s: %w", namespace, name, err)
+	}
+	return out, nil
+}
