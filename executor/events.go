@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +25,7 @@ type events struct {
 	clock     clock.Clock
 	component string // source.component
 	log       *zap.Logger
+	observe   func(engine types.UID, reason litmus.EventReason, at time.Time) // sees every engine event
 }
 
 type objectRef struct {
@@ -39,6 +41,9 @@ func (r objectRef) reference() corev1.ObjectReference {
 func (ev *events) engine(ctx context.Context, engine objectRef, experiment string, reason litmus.EventReason, eventType, message string) {
 	name := litmus.EngineEventName(reason, experiment, string(engine.uid))
 	now := metav1.NewTime(ev.clock.Now())
+	if ev.observe != nil {
+		ev.observe(engine.uid, reason, now.Time)
+	}
 	api := ev.client.CoreV1().Events(engine.namespace)
 	existing, err := api.Get(ctx, name, metav1.GetOptions{})
 	switch {

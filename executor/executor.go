@@ -8,8 +8,10 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -59,14 +61,17 @@ type Options struct {
 
 // Executor is the ChaosEngine controller.
 type Executor struct {
-	o       Options
-	log     *zap.Logger
-	engines cache.SharedIndexInformer
-	pods    informers.SharedInformerFactory
-	listers target.Listers
-	queue   workqueue.TypedRateLimitingInterface[string]
-	events  *events
-	results *results
+	o        Options
+	log      *zap.Logger
+	engines  cache.SharedIndexInformer
+	results  cache.SharedIndexInformer // for the exporter
+	synced   atomic.Bool
+	pods     informers.SharedInformerFactory
+	listers  target.Listers
+	queue    workqueue.TypedRateLimitingInterface[string]
+	events   *events
+	writer   *results
+	exporter *exporter
 
 	mu   sync.Mutex
 	runs map[string]*activeRun // by namespace/name
@@ -112,6 +117,7 @@ func New(o Options) (*Executor, error) {
 	e := &Executor{o: o, log: o.Log, runs: map[string]*activeRun{}}
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace, nil)
 	e.engines = dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
+	e.results = dynFactory.ForResource(litmus.ChaosResultGVR()).Informer()
 	e.pods = informers.NewSharedInformerFactoryWithOptions(o.Kube, o.ResyncPeriod, informers.WithNamespace(o.Namespace))
 	e.listers = target.Listers{
 		Pods:        e.pods.Core().V1().Pods().Lister(),
@@ -123,8 +129,9 @@ func New(o Options) (*Executor, error) {
 	}
 	e.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "chaosengines"})
-	e.events = &events{client: o.Kube, clock: o.Clock, component: o.Identity, log: o.Log.Named("events")}
-	e.results = &results{dyn: o.Dynamic, log: o.Log.Named("results")}
+	e.exporter = newExporter(e.results.GetStore(), e.engines.GetStore(), o.Namespace != "", o.Clock)
+	e.events = &events{client: o.Kube, clock: o.Clock, component: o.Identity, log: o.Log.Named("events"), observe: e.exporter.engineEvent}
+	e.writer = &results{dyn: o.Dynamic, log: o.Log.Named("results")}
 	if _, err := e.engines.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    e.enqueue,
 		UpdateFunc: func(_, obj any) { e.enqueue(obj) },
@@ -135,8 +142,11 @@ func New(o Options) (*Executor, error) {
 	return e, nil
 }
 
-// Listers exposes the executor's caches (for probes and tests).
-func (e *Executor) Listers() target.Listers { return e.listers }
+// Ready reports whether the executor's caches are synced and it is reconciling engines.
+func (e *Executor) Ready() bool { return e.synced.Load() }
+
+// Collector returns the upstream chaos-exporter gauges (litmuschaos_*), computed at scrape time.
+func (e *Executor) Collector() prometheus.Collector { return e.exporter }
 
 func (e *Executor) enqueue(obj any) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
@@ -155,8 +165,9 @@ func (e *Executor) Run(ctx context.Context) error {
 	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopInformers()
 	go e.engines.RunWithContext(informerCtx)
+	go e.results.RunWithContext(informerCtx)
 	e.pods.Start(informerCtx.Done()) // the informers behind e.listers, created in New
-	if !cache.WaitForCacheSync(ctx.Done(), e.engines.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), e.engines.HasSynced, e.results.HasSynced) {
 		return fmt.Errorf("engine cache never synced: %w", context.Cause(ctx))
 	}
 	for typ, ok := range e.pods.WaitForCacheSync(ctx.Done()) {
@@ -164,6 +175,7 @@ func (e *Executor) Run(ctx context.Context) error {
 			return fmt.Errorf("%v cache never synced: %w", typ, context.Cause(ctx))
 		}
 	}
+	e.synced.Store(true)
 	e.log.Info("executor caches synced")
 
 	var workers sync.WaitGroup

@@ -148,7 +148,7 @@ func (e *Executor) markStale(ctx context.Context, engine *litmus.ChaosEngine, re
 			continue
 		}
 		run := resultRun{namespace: engine.Namespace, name: name}
-		_, err := e.results.mutateResult(ctx, run.namespace, run.name, func() *litmus.ChaosResult { return &litmus.ChaosResult{} }, func(res *litmus.ChaosResult) {
+		_, err := e.writer.mutateResult(ctx, run.namespace, run.name, func() *litmus.ChaosResult { return &litmus.ChaosResult{} }, func(res *litmus.ChaosResult) {
 			if res.Status.ExperimentStatus.Phase != litmus.ResultPhaseRunning {
 				return
 			}
@@ -217,7 +217,7 @@ func (e *Executor) runExperiment(ctx context.Context, log *zap.Logger, engine *l
 	engineRef := objectRef{kind: litmus.KindChaosEngine, name: engine.Name, namespace: engine.Namespace, uid: engine.UID}
 
 	wctx, cancel := finalCtx(ctx)
-	res, err := e.results.start(wctx, rr, probes)
+	res, err := e.writer.start(wctx, rr, probes)
 	cancel()
 	if err != nil {
 		log.Error("cannot write ChaosResult; experiment not run", zap.Error(err))
@@ -248,7 +248,7 @@ func (e *Executor) runExperiment(ctx context.Context, log *zap.Logger, engine *l
 	}
 	wctx, cancel = finalCtx(ctx)
 	defer cancel()
-	if _, err := e.results.finish(wctx, rr, v, targets, recoveries, rec.skippedVictims()); err != nil {
+	if _, err := e.writer.finish(wctx, rr, v, targets, recoveries, rec.skippedVictims()); err != nil {
 		log.Error("cannot write the final ChaosResult", zap.Error(err))
 	}
 	e.o.Metrics.observeRun(x.Name, v.verdict, e.o.Clock.Since(started))

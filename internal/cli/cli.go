@@ -86,6 +86,7 @@ func NewRootCommand(env Env) *cobra.Command {
 	root.AddCommand(
 		newVersionCommand(env),
 		newConfigCommand(env),
+		newServeCommand(env),
 	)
 	return root
 }

@@ -67,6 +67,9 @@ type Config struct {
 	ShutdownTimeout time.Duration // budget for stopping faults and flushing events on exit
 	WorkflowEngine  string        // argo | native
 
+	// PodName identifies this replica (leader election, engine status, event sources).
+	PodName string // POD_NAME; default: the host name
+
 	// Logging.
 	LogLevel  string
 	LogFormat string
@@ -153,6 +156,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	bind("shutdown-timeout", "CHAOS_AGENT_SHUTDOWN_TIMEOUT")
 	fs.StringVar(&c.WorkflowEngine, "workflow-engine", c.WorkflowEngine, "who runs experiment workflows: argo or native")
 	bind("workflow-engine", "CHAOS_AGENT_WORKFLOW_ENGINE")
+	fs.StringVar(&c.PodName, "pod-name", c.PodName, "name of this replica; defaults to the host name")
+	bind("pod-name", "POD_NAME")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	bind("log-level", "CHAOS_AGENT_LOG_LEVEL")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or console")
@@ -181,6 +186,12 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool))
 	})
 	if v, ok := lookup("ACCESS_KEY"); ok {
 		c.AccessKey = v
+	}
+	if c.PodName == "" {
+		c.PodName, _ = os.Hostname()
+	}
+	if c.PodName == "" {
+		c.PodName = "chaos-agent"
 	}
 	return errors.Join(errs...)
 }

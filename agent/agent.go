@@ -1,0 +1,195 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/clock"
+
+	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/internal/config"
+	"github.com/chaos-agent/chaos-agent/internal/kube"
+)
+
+// Agent is one chaos-agent process.
+type Agent struct {
+	cfg config.Config
+	log *zap.Logger
+	// Listening addresses once bound (for tests that pass ":0").
+	metricsAddr, healthAddr chan net.Addr
+}
+
+// New returns an agent for a validated configuration.
+func New(cfg config.Config, log *zap.Logger) *Agent {
+	return &Agent{cfg: cfg, log: log, metricsAddr: make(chan net.Addr, 1), healthAddr: make(chan net.Addr, 1)}
+}
+
+// MetricsAddr returns the address /metrics is served on, once it is bound.
+func (a *Agent) MetricsAddr(ctx context.Context) (net.Addr, error) {
+	return recvAddr(ctx, a.metricsAddr)
+}
+
+// HealthAddr returns the address /healthz and /readyz are served on, once bound.
+func (a *Agent) HealthAddr(ctx context.Context) (net.Addr, error) { return recvAddr(ctx, a.healthAddr) }
+
+func recvAddr(ctx context.Context, ch chan net.Addr) (net.Addr, error) {
+	select {
+	case addr := <-ch:
+		ch <- addr
+		return addr, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Run runs the agent until ctx ends, then shuts down: running experiments are stopped and
+// their results written before it returns.
+func (a *Agent) Run(ctx context.Context) error {
+	cfg := a.cfg
+	restCfg, err := kube.RESTConfig(kube.Options{Kubeconfig: cfg.Kubeconfig, QPS: float32(cfg.KubeQPS), Burst: cfg.KubeBurst})
+	if err != nil {
+		return err
+	}
+	clients, err := kube.NewClients(restCfg)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := executor.NewMetrics()
+	if err := metrics.Register(reg); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	scope := cfg.Namespace
+	if cfg.Scope == config.ScopeCluster {
+		scope = ""
+	}
+	ex, err := executor.New(executor.Options{
+		Namespace: scope,
+		Kube:      clients.Kube,
+		Dynamic:   clients.Dynamic,
+		Clients:   kube.NewServiceAccountClients(restCfg),
+		Probes:    newProbeRunner(clock.RealClock{}, a.log.Named("probes")),
+		Clock:     clock.RealClock{},
+		Log:       a.log.Named("executor"),
+		Metrics:   metrics,
+		Identity:  cfg.PodName,
+	})
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(ex.Collector())
+
+	h := &health{ready: ex.Ready}
+	g, gctx := errgroup.WithContext(ctx)
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		g.Go(func() error { return serveHTTP(gctx, a.log, "metrics", cfg.MetricsAddr, mux, a.metricsAddr) })
+	}
+	if cfg.HealthAddr != "" {
+		g.Go(func() error { return serveHTTP(gctx, a.log, "health", cfg.HealthAddr, h.mux(), a.healthAddr) })
+	}
+	g.Go(func() error {
+		run := func(ctx context.Context) error { return ex.Run(ctx) }
+		if !cfg.LeaderElect {
+			return run(gctx)
+		}
+		return a.leading(gctx, clients, run)
+	})
+	a.log.Info("chaos-agent running", zap.String("scope", string(cfg.Scope)), zap.String("namespace", cfg.Namespace),
+		zap.Bool("controlPlane", cfg.ServerAddr != ""), zap.Bool("leaderElection", cfg.LeaderElect))
+	return g.Wait()
+}
+
+// leading runs fn only while this replica holds the Lease chaos-agent-leader in the agent's
+// namespace. Losing the lease is an error: the process exits and Kubernetes restarts it.
+func (a *Agent) leading(ctx context.Context, clients kube.Clients, fn func(context.Context) error) error {
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, a.cfg.Namespace, "chaos-agent-leader",
+		clients.Kube.CoreV1(), clients.Kube.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: a.cfg.PodName})
+	if err != nil {
+		return fmt.Errorf("leader election lock: %w", err)
+	}
+	errc := make(chan error, 1)
+	lost := errors.New("lost the leader lease")
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		ReleaseOnCancel: true, Name: "chaos-agent",
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				a.log.Info("became the leader")
+				errc <- fn(ctx)
+			},
+			OnStoppedLeading: func() { a.log.Info("no longer the leader") },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	le.Run(ctx) // returns when ctx ends or the lease is lost
+	select {
+	case err := <-errc:
+		if err == nil && ctx.Err() == nil {
+			return lost
+		}
+		return err
+	default:
+		if ctx.Err() != nil {
+			return nil
+		}
+		return lost
+	}
+}
+
+// serveHTTP serves handler on addr until ctx ends, then shuts the server down gracefully.
+func serveHTTP(ctx context.Context, log *zap.Logger, name, addr string, handler http.Handler, bound chan<- net.Addr) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s server: %w", name, err)
+	}
+	bound <- ln.Addr()
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", zap.String("server", name), zap.String("addr", ln.Addr().String()))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s server: %w", name, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("%s server shutdown: %w", name, err)
+	}
+	return nil
+}
+
+// health serves /healthz (the process is alive) and /readyz (it is doing its job).
+type health struct {
+	ready func() bool
+}
+
+func (h *health) mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !h.ready() {
+			http.Error(w, "executor caches not synced", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
