@@ -21,8 +21,8 @@ test-unit: ## unit tests only (-race); integration tests skip without a cluster
 	go test -race -count=1 ./...
 
 .PHONY: bench
-bench: ## benchmarks, printing their figures
-	go test -run '^$$' -bench . -benchmem ./...
+bench: ## benchmarks on the real local cluster, printing their figures
+	hack/bench.sh
 
 .PHONY: build
 build: ## build bin/chaos-agent

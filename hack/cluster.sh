@@ -319,7 +319,11 @@ cmd_up() {
 	for f in "$RUN"/kwok/*.yaml; do cfgs+=(-c "$f"); done
 	start kwok "$BIN/kwok" --kubeconfig "$PKI/admin.kubeconfig" \
 		--manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-		--cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$KWOK_PORT" "${cfgs[@]}"
+		--cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$KWOK_PORT" "${cfgs[@]}" \
+		--node-lease-duration-seconds 40
+	# Without a lease duration, kwok v0.7.0 neither renews node Leases nor posts node status more
+	# often than every 10 minutes, so the node lifecycle controller marks the nodes NotReady
+	# every ~50 s and flips every pod's Ready condition to False.
 
 	local i zones=(zone-a zone-b zone-c)
 	for ((i = 0; i < KWOK_NODES; i++)); do

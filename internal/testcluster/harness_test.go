@@ -19,6 +19,19 @@ func TestHarnessPodReplacement(t *testing.T) {
 	ns := c.Namespace(t)
 	ctx := t.Context()
 
+	// kwok must keep the nodes' Leases fresh, or the node lifecycle controller marks every pod
+	// NotReady about once a minute (see hack/cluster.sh).
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		testcluster.Eventually(t, 30*time.Second, "lease of node "+n.Name, func(ctx context.Context) (bool, error) {
+			l, err := c.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, n.Name, metav1.GetOptions{})
+			return err == nil && l.Spec.RenewTime != nil, nil
+		})
+	}
+
 	start := time.Now()
 	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, testcluster.Deployment(ns, "web", 2), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create deployment: %v", err)
