@@ -7,10 +7,34 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/probes"
 )
 
-// newProbeRunner adapts package probes to the executor. Until probes land, it is nil, and the
-// executor reports engines with probes as errors.
-func newProbeRunner(clock.WithTicker, *zap.Logger) executor.ProbeRunner { return nil }
+// probeRunner adapts package probes to the executor's ProbeRunner (neither package knows the
+// other).
+type probeRunner struct{ r *probes.Runner }
 
-var _ = context.Background
+func newProbeRunner(clk clock.WithTicker, log *zap.Logger) executor.ProbeRunner {
+	return probeRunner{r: probes.NewRunner(probes.Options{Clock: clk, Log: log})}
+}
+
+func (p probeRunner) Start(ctx context.Context, run executor.ProbeRun) (executor.ProbeSession, error) {
+	s, err := p.r.Start(ctx, probes.Run{
+		Probes: run.Probes, Namespace: run.Namespace, Engine: run.Engine, EngineUID: run.EngineUID,
+		Experiment: run.Experiment, RunID: run.RunID, ChaosDuration: run.ChaosDuration,
+		StatusCheckDelay: run.StatusCheckDelay, StatusCheckTimeout: run.StatusCheckTimeout,
+		Kube: run.Kube, Dynamic: run.Dynamic, RESTConfig: run.RESTConfig, ServiceAccount: run.ServiceAccount,
+		Stop: run.Stop,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return probeSession{s}, nil
+}
+
+type probeSession struct{ *probes.Session }
+
+func (s probeSession) Result() executor.ProbeResult {
+	r := s.Session.Result()
+	return executor.ProbeResult{Statuses: r.Statuses, Passed: r.Passed, StoppedByProbe: r.StoppedByProbe}
+}

@@ -31,7 +31,7 @@ func decide(o outcome) verdict {
 	switch {
 	case o.aborted:
 		v.phase, v.verdict = litmus.ResultPhaseStopped, litmus.VerdictStopped
-	case o.err != nil && o.err.Code.IsProbeFailure():
+	case o.err != nil && (o.err.Code.IsProbeFailure() || o.err.Code == litmus.ErrorCodeProbeTimeout):
 		v.phase, v.verdict = litmus.ResultPhaseCompleted, litmus.VerdictFail
 	case o.err != nil:
 		v.phase, v.verdict = litmus.ResultPhaseError, litmus.VerdictError

@@ -246,8 +246,6 @@ dump_logs() {
 	done
 }
 
-kwok_dir() { go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | awk -F'"' '/"Dir"/{print $4}'; }
-
 cmd_up() {
 	for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
 		[[ -x $BIN/$b ]] || die "$BIN/$b is missing: run '$0 build' first"
@@ -310,10 +308,7 @@ cmd_up() {
 		--authorization-kubeconfig "$PKI/scheduler.kubeconfig" \
 		--bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false --profiling=false
 
-	# kwok: fake nodes. Pod stages: kwok's own pod-ready plus ours (hack/kwok).
-	local kd
-	kd=$(kwok_dir)
-	install -m 644 "$kd/kustomize/stage/pod/fast/pod-ready.yaml" "$RUN/kwok/pod-ready.yaml"
+	# kwok: fake nodes; our pod stages (hack/kwok) replace kwok's defaults.
 	install -m 644 "$REPO"/hack/kwok/*.yaml "$RUN/kwok/"
 	local cfgs=()
 	for f in "$RUN"/kwok/*.yaml; do cfgs+=(-c "$f"); done

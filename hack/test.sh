@@ -19,6 +19,7 @@ step() { printf '\n== %s\n' "$*"; }
 [[ $(id -u) == 0 ]] || { echo "hack/test.sh: needs root (network namespaces for the local cluster)" >&2; exit 1; }
 command -v ip >/dev/null || { echo "hack/test.sh: needs iproute2 (apt-get install iproute2)" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "hack/test.sh: needs openssl" >&2; exit 1; }
+[[ -x ${CHAOS_AGENT_TEST_PROMETHEUS:-/usr/bin/prometheus} ]] || { echo "hack/test.sh: needs a Prometheus server for promProbe tests (apt-get install prometheus)" >&2; exit 1; }
 
 step "modules"
 go mod download
