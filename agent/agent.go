@@ -8,11 +8,16 @@ import (
 	"net/http"
 	"time"
 
+	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/clock"
@@ -20,6 +25,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/subscriber"
 )
 
 // Agent is one chaos-agent process.
@@ -91,7 +97,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	reg.MustRegister(ex.Collector())
 
-	h := &health{ready: ex.Ready}
+	var sub *subscriber.Subscriber
+	ready := ex.Ready
+	if cfg.ServerAddr != "" {
+		sub, err = a.newSubscriber(restCfg, clients)
+		if err != nil {
+			return err
+		}
+		reg.MustRegister(sub.Collectors()...)
+		ready = func() bool { return ex.Ready() && sub.Connected() }
+	}
+
+	h := &health{ready: ready}
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
@@ -102,7 +119,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { return serveHTTP(gctx, a.log, "health", cfg.HealthAddr, h.mux(), a.healthAddr) })
 	}
 	g.Go(func() error {
-		run := func(ctx context.Context) error { return ex.Run(ctx) }
+		run := func(ctx context.Context) error {
+			if sub == nil {
+				return ex.Run(ctx)
+			}
+			cg, cctx := errgroup.WithContext(ctx)
+			cg.Go(func() error { return ex.Run(cctx) })
+			cg.Go(func() error { return sub.Run(cctx) })
+			return cg.Wait()
+		}
 		if !cfg.LeaderElect {
 			return run(gctx)
 		}
@@ -111,6 +136,30 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("chaos-agent running", zap.String("scope", string(cfg.Scope)), zap.String("namespace", cfg.Namespace),
 		zap.Bool("controlPlane", cfg.ServerAddr != ""), zap.Bool("leaderElection", cfg.LeaderElect))
 	return g.Wait()
+}
+
+func (a *Agent) newSubscriber(restCfg *rest.Config, clients kube.Clients) (*subscriber.Subscriber, error) {
+	cfg := a.cfg
+	argo, err := argoclient.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("argo client: %w", err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	var start time.Time
+	if cfg.StartTime > 0 {
+		start = time.UnixMilli(cfg.StartTime)
+	}
+	return subscriber.New(subscriber.Options{
+		ServerAddr: cfg.ServerAddr, InfraID: cfg.InfraID, AccessKey: cfg.AccessKey, Version: cfg.InfraVersion,
+		Namespace: cfg.Namespace, ClusterScope: cfg.Scope == config.ScopeCluster, StartTime: start, PodName: cfg.PodName,
+		Kube: clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
+		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
+		HTTP:   &subscriber.HTTPOptions{SkipVerify: cfg.SkipSSLVerify, CustomCertB64: cfg.CustomTLSCert},
+		Log:    a.log.Named("subscriber"),
+	})
 }
 
 // leading runs fn only while this replica holds the Lease chaos-agent-leader in the agent's

@@ -359,6 +359,13 @@ metadata:
 data:
   metricsConfig: "{enabled: false}"
   telemetryConfig: "{enabled: false}"
+  # No registry is reachable: tell Argo's emissary the entrypoints of the ChaosHub step images.
+  images: |
+    chaosnative/litmus-checker:2.11.0: {cmd: [/litmus-checker]}
+    docker.io/chaosnative/litmus-checker:2.11.0: {cmd: [/litmus-checker]}
+    litmuschaos/litmus-checker:latest: {cmd: [/litmus-checker]}
+    chaosnative/k8s:2.11.0: {cmd: [/bin/sh]}
+    litmuschaos/k8s:latest: {cmd: [/bin/sh]}
 ${ARGO_INSTANCE_ID:+  instanceID: "$ARGO_INSTANCE_ID"}
 CM
 		start workflow-controller env LEADER_ELECTION_DISABLE=true DEFAULT_REQUEUE_TIME=1s \
@@ -375,6 +382,7 @@ export CHAOS_AGENT_TEST_KUBECONFIG=$PKI/admin.kubeconfig
 export CHAOS_AGENT_TEST_NETNS=$NETNS
 export CHAOS_AGENT_TEST_ARGO=$ARGO
 export CHAOS_AGENT_TEST_ARGO_NAMESPACE=$ARGO_NAMESPACE
+export CHAOS_AGENT_TEST_ARGO_INSTANCE_ID=$ARGO_INSTANCE_ID
 export CHAOS_AGENT_TEST_KUBECTL=$BIN/kubectl
 ENV
 	log "cluster up in $((SECONDS - t0))s (netns: ${NETNS:-none}, argo: $ARGO)"

@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 
 export NETNS=${NETNS:-chaos-agent-test}
 export ARGO=${ARGO:-1}
+# The workflow-controller is namespaced to hce with instanceID = the tests' infra ID, as installs are.
+export ARGO_NAMESPACE=${ARGO_NAMESPACE:-hce}
+export ARGO_INSTANCE_ID=${ARGO_INSTANCE_ID:-chaos-agent-test-infra}
 TEST_PKGS=${TEST_PKGS:-./...}
 TEST_RUN=${TEST_RUN:-}
 

@@ -38,7 +38,7 @@ func TestHarnessArgoWorkflowPhases(t *testing.T) {
 				step.Metadata.Labels = map[string]string{"kwokfail": "true"}
 			}
 			wf := &wfv1.Workflow{
-				ObjectMeta: metav1.ObjectMeta{GenerateName: "harness-" + tc.name + "-", Namespace: ns},
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "harness-" + tc.name + "-", Namespace: ns, Labels: instanceLabel()},
 				Spec: wfv1.WorkflowSpec{
 					Entrypoint: "main",
 					Templates: []wfv1.Template{
@@ -81,3 +81,10 @@ func TestHarnessArgoWorkflowPhases(t *testing.T) {
 }
 
 var corev1Container = corev1.Container{Name: "main", Image: "registry.invalid/step:test", Command: []string{"true"}}
+
+func instanceLabel() map[string]string {
+	if id := testcluster.ArgoInstanceID(); id != "" {
+		return map[string]string{"workflows.argoproj.io/controller-instanceid": id}
+	}
+	return nil
+}

@@ -34,6 +34,7 @@ const (
 	EnvRequire        = "CHAOS_AGENT_REQUIRE_CLUSTER"
 	EnvArgo           = "CHAOS_AGENT_TEST_ARGO"
 	EnvArgoNamespace  = "CHAOS_AGENT_TEST_ARGO_NAMESPACE"
+	EnvArgoInstanceID = "CHAOS_AGENT_TEST_ARGO_INSTANCE_ID"
 	EnvKubectl        = "CHAOS_AGENT_TEST_KUBECTL"
 	namespaceLabelKey = "chaos-agent.io/test"
 )
@@ -76,6 +77,10 @@ func ArgoNamespace(t testing.TB) string {
 	}
 	return os.Getenv(EnvArgoNamespace)
 }
+
+// ArgoInstanceID returns the instanceID of the test cluster's workflow-controller: Workflows
+// must carry it in the label workflows.argoproj.io/controller-instanceid (empty: no label).
+func ArgoInstanceID() string { return os.Getenv(EnvArgoInstanceID) }
 
 func connect(ctx context.Context, path string) (*Cluster, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)

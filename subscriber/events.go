@@ -1,0 +1,393 @@
+package subscriber
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	argoinformers "github.com/argoproj/argo-workflows/v3/pkg/client/informers/externalversions"
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
+)
+
+// executionData is the run event's payload (base64 JSON in chaosExperimentRun).
+type executionData struct {
+	ExperimentType    string          `json:"experimentType"`
+	RevisionID        string          `json:"revisionID"`
+	NotifyID          *string         `json:"notifyID"`
+	ExperimentID      string          `json:"experimentID"`
+	EventType         string          `json:"eventType"`
+	UID               string          `json:"uid"`
+	Namespace         string          `json:"namespace"`
+	Name              string          `json:"name"`
+	CreationTimestamp string          `json:"creationTimestamp"`
+	Phase             string          `json:"phase"`
+	Message           string          `json:"message"`
+	StartedAt         string          `json:"startedAt"`
+	FinishedAt        string          `json:"finishedAt"`
+	Nodes             map[string]node `json:"nodes"`
+	UpdatedBy         string          `json:"updatedBy"`
+}
+
+type node struct {
+	Name       string     `json:"name"`
+	Phase      string     `json:"phase"`
+	Message    string     `json:"message"`
+	StartedAt  string     `json:"startedAt"`
+	FinishedAt string     `json:"finishedAt"`
+	Children   []string   `json:"children"`
+	Type       string     `json:"type"`
+	ChaosData  *chaosData `json:"chaosData,omitempty"`
+}
+
+type chaosData struct {
+	EngineUID              string              `json:"engineUID"`
+	EngineContext          string              `json:"engineContext"`
+	EngineName             string              `json:"engineName"`
+	Namespace              string              `json:"namespace"`
+	ExperimentName         string              `json:"experimentName"`
+	ExperimentStatus       string              `json:"experimentStatus"`
+	LastUpdatedAt          string              `json:"lastUpdatedAt"`
+	ExperimentVerdict      string              `json:"experimentVerdict"`
+	ExperimentPod          string              `json:"experimentPod"`
+	RunnerPod              string              `json:"runnerPod"`
+	ProbeSuccessPercentage string              `json:"probeSuccessPercentage"`
+	FailStep               string              `json:"failStep"`
+	ChaosResult            *litmus.ChaosResult `json:"chaosResult"`
+}
+
+// watcher feeds run events from Workflows and from the ChaosEngines/ChaosResults they create.
+type watcher struct {
+	workflows cache.SharedIndexInformer
+	engines   cache.SharedIndexInformer
+	results   cache.SharedIndexInformer
+
+	mu   sync.Mutex
+	last map[string]*executionData // last event per run (carry-over of chaos data, §4.4)
+}
+
+func (s *Subscriber) workflowStore() cache.Store {
+	if s.w == nil {
+		return cache.NewStore(cache.MetaNamespaceKeyFunc)
+	}
+	return s.w.workflows.GetStore()
+}
+
+// watch runs the informers until ctx ends and turns every change into a run event.
+func (s *Subscriber) watch(ctx context.Context) error {
+	ns := s.o.Namespace
+	if s.o.ClusterScope {
+		ns = metav1.NamespaceAll
+	}
+	sel := labelInfraID + "=" + s.o.InfraID + "," + labelInstanceID + "=" + s.o.InfraID
+	wfFactory := argoinformers.NewSharedInformerFactoryWithOptions(s.o.Argo, 0, argoinformers.WithNamespace(ns),
+		argoinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.o.Dynamic, 0, ns, func(o *metav1.ListOptions) {
+		o.LabelSelector = labelWorkflowRunID
+	})
+	w := &watcher{
+		workflows: wfFactory.Argoproj().V1alpha1().Workflows().Informer(),
+		engines:   dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer(),
+		results:   dynFactory.ForResource(litmus.ChaosResultGVR()).Informer(),
+		last:      map[string]*executionData{},
+	}
+	s.w = w
+	_, _ = w.workflows.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { s.onWorkflow(ctx, obj, "ADD") },
+		UpdateFunc: func(_, obj any) { s.onWorkflow(ctx, obj, "UPDATE") },
+	})
+	// A fault's progress (engine or result status) is reported as an update of its run.
+	byRun := func(obj any) {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		if wf, err := s.findWorkflowAnywhere(u.GetLabels()[labelWorkflowRunID]); err == nil {
+			s.onWorkflow(ctx, wf, "UPDATE")
+		}
+	}
+	for _, inf := range []cache.SharedIndexInformer{w.engines, w.results} {
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: byRun, UpdateFunc: func(_, obj any) { byRun(obj) },
+		})
+	}
+	// Engines and results first, so that the initial Workflow events carry their chaos data.
+	dynFactory.Start(ctx.Done())
+	dynFactory.WaitForCacheSync(ctx.Done())
+	wfFactory.Start(ctx.Done())
+	<-ctx.Done()
+	return nil
+}
+
+func (s *Subscriber) findWorkflowAnywhere(uid string) (*wfv1.Workflow, error) {
+	if uid == "" {
+		return nil, fmt.Errorf("no run id")
+	}
+	for _, obj := range s.workflowStore().List() {
+		if wf, ok := obj.(*wfv1.Workflow); ok && string(wf.UID) == uid {
+			return wf, nil
+		}
+	}
+	return nil, fmt.Errorf("no Workflow %s", uid)
+}
+
+// resend queues the current state of every run that has not finished: after a reconnect the
+// server converges even if it lost state.
+func (s *Subscriber) resend(ctx context.Context) {
+	for _, obj := range s.workflowStore().List() {
+		if wf, ok := obj.(*wfv1.Workflow); ok && wf.Status.FinishedAt.IsZero() {
+			s.onWorkflow(ctx, wf, "UPDATE")
+		}
+	}
+}
+
+func (s *Subscriber) onWorkflow(ctx context.Context, obj any, eventType string) {
+	wf, ok := obj.(*wfv1.Workflow)
+	if !ok {
+		return
+	}
+	if wf.Labels[labelWorkflowID] == "" {
+		return // not a ChaosCenter experiment
+	}
+	if !s.o.StartTime.IsZero() && wf.CreationTimestamp.Time.Before(s.o.StartTime.Truncate(time.Second)) {
+		return
+	}
+	ev := s.buildEvent(wf, eventType)
+	s.queueEvent(ctx, ev, wf.Name, ev.FinishedAt != "")
+}
+
+// queueEvent writes the run event to the outbox.
+func (s *Subscriber) queueEvent(ctx context.Context, ev *executionData, workflowName string, completed bool) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		s.log.Error("cannot encode a run event", zap.Error(err))
+		return
+	}
+	req := map[string]any{
+		"experimentID": ev.ExperimentID, "experimentRunID": ev.UID, "experimentName": workflowName,
+		"executionData": base64.StdEncoding.EncodeToString(data), "revisionID": ev.RevisionID,
+		"completed": completed, "updatedBy": ev.UpdatedBy,
+	}
+	if ev.NotifyID != nil {
+		req["notifyID"] = *ev.NotifyID
+	}
+	raw, _ := json.Marshal(req)
+	s.outbox.push(ctx, ev.UID, completed, raw, s.o.Clock.Now())
+}
+
+func unixString(t metav1.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.Unix(), 10)
+}
+
+// buildEvent turns a Workflow (and the chaos objects of its fault steps) into a run event,
+// following litmus-protocol §4.2–4.4.
+func (s *Subscriber) buildEvent(wf *wfv1.Workflow, eventType string) *executionData {
+	ev := &executionData{
+		ExperimentType: "events", RevisionID: wf.Labels[labelRevisionID], ExperimentID: wf.Labels[labelWorkflowID],
+		EventType: eventType, UID: string(wf.UID), Namespace: wf.Namespace, Name: wf.Name,
+		CreationTimestamp: unixString(wf.CreationTimestamp), Phase: workflowPhase(wf.Status.Phase), Message: wf.Status.Message,
+		StartedAt: unixString(wf.Status.StartedAt), FinishedAt: unixString(wf.Status.FinishedAt),
+		Nodes: map[string]node{}, UpdatedBy: wf.Labels[labelUpdatedBy],
+	}
+	if n, ok := wf.Labels[labelNotifyID]; ok {
+		ev.NotifyID = &n
+	}
+	for id, n := range wf.Status.Nodes {
+		nd := node{Name: n.DisplayName, Phase: string(n.Phase), Message: strings.ReplaceAll(n.Message, `"`, ""),
+			StartedAt: unixString(n.StartedAt), FinishedAt: unixString(n.FinishedAt), Children: n.Children, Type: string(n.Type)}
+		if en := s.engineForNode(wf, id, n); en != nil {
+			nd.Type = "ChaosEngine"
+			if n.Phase != wfv1.NodePending {
+				if cd := s.chaosDataFor(en, n); cd != nil {
+					nd.ChaosData = cd
+					nd.Phase = cd.ExperimentStatus
+				}
+			}
+		}
+		ev.Nodes[id] = nd
+	}
+	if wf.Spec.Shutdown != "" {
+		now := strconv.FormatInt(s.o.Clock.Now().Unix(), 10)
+		ev.Phase, ev.FinishedAt = "Stopped", now
+		if root, ok := ev.Nodes[wf.Name]; ok {
+			root.Phase, root.StartedAt, root.FinishedAt = "Stopped", ev.CreationTimestamp, now
+			ev.Nodes[wf.Name] = root
+		}
+	}
+	s.postProcess(ev)
+	return ev
+}
+
+// workflowPhase maps Argo's phase as upstream does (a Failed workflow is "Completed": the
+// verdicts are in the nodes; the final status is derived in postProcess).
+func workflowPhase(p wfv1.WorkflowPhase) string {
+	switch p {
+	case wfv1.WorkflowRunning:
+		return "Running"
+	case wfv1.WorkflowSucceeded, wfv1.WorkflowFailed:
+		return "Completed"
+	case wfv1.WorkflowError:
+		return "Error"
+	default:
+		return "Pending"
+	}
+}
+
+// postProcess carries chaos data over from the last event of the run, marks running nodes of a
+// stopped run, and derives the final status (§4.4).
+func (s *Subscriber) postProcess(ev *executionData) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	if prev := s.w.last[ev.UID]; prev != nil {
+		for id, pn := range prev.Nodes {
+			if pn.Type != "ChaosEngine" || pn.ChaosData == nil {
+				continue
+			}
+			if cur, ok := ev.Nodes[id]; !ok || cur.ChaosData == nil {
+				if ok {
+					pn.StartedAt, pn.FinishedAt, pn.Children = cur.StartedAt, cur.FinishedAt, cur.Children
+				}
+				ev.Nodes[id] = pn
+			}
+		}
+	}
+	if ev.Phase == "Stopped" {
+		for id, n := range ev.Nodes {
+			if n.Phase == "Running" || n.Phase == "Pending" {
+				n.Phase = "Stopped"
+				ev.Nodes[id] = n
+			}
+		}
+	} else if ev.FinishedAt != "" {
+		errs, probeFailures := 0, 0
+		for _, n := range ev.Nodes {
+			switch {
+			case n.Type == "ChaosEngine" && n.ChaosData == nil, n.Phase == "Error", n.Phase == string(wfv1.NodeFailed):
+				errs++
+			case n.Phase == string(litmus.ResultPhaseCompletedWithProbeFailure):
+				probeFailures++
+			}
+		}
+		if errs > 0 {
+			ev.Phase = "Error"
+		} else if probeFailures > 0 {
+			ev.Phase = string(litmus.ResultPhaseCompletedWithProbeFailure)
+		}
+	}
+	if ev.FinishedAt != "" {
+		delete(s.w.last, ev.UID)
+	} else {
+		s.w.last[ev.UID] = ev
+	}
+}
+
+// engineForNode finds the ChaosEngine a fault step created: by the labels the control plane puts
+// on embedded engines (workflow_run_id = Workflow UID, step_pod_name = the step's pod), else by
+// the engine name in the step's artifact. Returns nil for steps that are not fault steps.
+func (s *Subscriber) engineForNode(wf *wfv1.Workflow, id string, n wfv1.NodeStatus) *litmus.ChaosEngine {
+	if n.Type != wfv1.NodeTypePod || n.Inputs == nil || len(n.Inputs.Artifacts) != 1 || n.Inputs.Artifacts[0].Raw == nil {
+		return nil
+	}
+	art := parseEngine(n.Inputs.Artifacts[0].Raw.Data)
+	if art == nil {
+		return nil
+	}
+	podName := podNameOf(wf, id, n)
+	var byLabel, byName *litmus.ChaosEngine
+	for _, obj := range s.w.engines.GetStore().List() {
+		u := obj.(*unstructured.Unstructured)
+		l := u.GetLabels()
+		if l[labelWorkflowRunID] != string(wf.UID) {
+			continue
+		}
+		var en litmus.ChaosEngine
+		if litmus.FromUnstructured(u, &en) != nil {
+			continue
+		}
+		switch {
+		case l[labelStepPodName] == podName || l[labelStepPodName] == id:
+			byLabel = &en
+		case art.Name != "" && en.Name == art.Name:
+			byName = &en
+		case art.Name == "" && art.GenerateName != "" && strings.HasPrefix(en.Name, art.GenerateName) && byName == nil:
+			byName = &en
+		}
+	}
+	switch {
+	case byLabel != nil:
+		return byLabel
+	case byName != nil:
+		return byName
+	default:
+		return &litmus.ChaosEngine{} // a fault step whose engine does not exist (yet)
+	}
+}
+
+// podNameOf returns the name of a step's pod (Argo ≥ 3.4 "v2" pod names: <workflow>-<template>-<hash>).
+func podNameOf(wf *wfv1.Workflow, id string, n wfv1.NodeStatus) string {
+	if n.TemplateName == "" || id == wf.Name {
+		return id
+	}
+	suffix := strings.TrimPrefix(id, wf.Name+"-")
+	if wf.Name+"-"+suffix != id {
+		return id
+	}
+	return wf.Name + "-" + n.TemplateName + "-" + suffix
+}
+
+// chaosDataFor extracts a fault step's chaos data from its engine and result (§4.2).
+func (s *Subscriber) chaosDataFor(en *litmus.ChaosEngine, n wfv1.NodeStatus) *chaosData {
+	if en.Name == "" {
+		return nil
+	}
+	if !n.StartedAt.IsZero() && n.StartedAt.Time.After(en.CreationTimestamp.Time.Add(time.Second)) {
+		return nil // an engine of an earlier run
+	}
+	cd := &chaosData{EngineUID: string(en.UID), EngineContext: en.Labels["context"], EngineName: en.Name, Namespace: en.Namespace,
+		ProbeSuccessPercentage: "0"}
+	if en.Status.EngineStatus == litmus.EngineStatusStopped {
+		cd.ExperimentVerdict, cd.ExperimentStatus = "Fail", "stopped"
+	}
+	if len(en.Status.Experiments) > 0 {
+		x := en.Status.Experiments[0]
+		cd.ExperimentPod, cd.RunnerPod, cd.ExperimentName = x.ExperimentPod, x.Runner, x.Name
+		cd.LastUpdatedAt = unixString(x.LastUpdateTime)
+		cd.ExperimentStatus = string(en.Status.EngineStatus)
+		cd.ExperimentVerdict = string(x.Verdict)
+		if en.Status.EngineStatus == litmus.EngineStatusStopped ||
+			(en.Status.EngineStatus == litmus.EngineStatusCompleted && !strings.EqualFold(string(x.Verdict), "pass")) {
+			cd.ExperimentVerdict = "Fail"
+		}
+	}
+	if len(en.Spec.Experiments) == 1 {
+		name := litmus.ResultName(en.Name, en.Spec.Experiments[0].Name, "")
+		if obj, ok, _ := s.w.results.GetStore().GetByKey(en.Namespace + "/" + name); ok {
+			var res litmus.ChaosResult
+			if litmus.FromUnstructured(obj.(*unstructured.Unstructured), &res) == nil {
+				res.Annotations = nil
+				res.ManagedFields = nil
+				cd.ChaosResult = &res
+				cd.ProbeSuccessPercentage = res.Status.ExperimentStatus.ProbeSuccessPercentage
+				if eo := res.Status.ExperimentStatus.ErrorOutput; eo != nil {
+					cd.FailStep = string(eo.ErrorCode) + " : " + eo.Reason
+				}
+				cd.ExperimentStatus = string(res.Status.ExperimentStatus.Phase)
+			}
+		}
+	}
+	return cd
+}

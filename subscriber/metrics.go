@@ -1,0 +1,41 @@
+package subscriber
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics of the control-plane link.
+type Metrics struct {
+	connected    prometheus.Gauge
+	badFrames    prometheus.Counter
+	actions      *prometheus.CounterVec
+	eventsQueued prometheus.Counter
+	eventsSent   prometheus.Counter
+	eventsFailed *prometheus.CounterVec
+	outboxDepth  prometheus.Gauge
+	eventLatency prometheus.Histogram
+}
+
+// NewMetrics creates the subscriber's metrics (unregistered).
+func NewMetrics() *Metrics {
+	return &Metrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chaos_agent_control_plane_connected",
+			Help: "1 while the infraConnect subscription is up."}),
+		badFrames: prometheus.NewCounter(prometheus.CounterOpts{Name: "chaos_agent_control_plane_bad_frames_total",
+			Help: "Malformed frames or actions received (skipped)."}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chaos_agent_actions_total",
+			Help: "Actions received, by request type and result."}, []string{"type", "result"}),
+		eventsQueued: prometheus.NewCounter(prometheus.CounterOpts{Name: "chaos_agent_events_queued_total",
+			Help: "Run events written to the outbox."}),
+		eventsSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "chaos_agent_events_sent_total",
+			Help: "Run events accepted by the control plane."}),
+		eventsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chaos_agent_events_failed_total",
+			Help: "Failed deliveries of run events, by kind (transient: retried; refused: dropped)."}, []string{"kind"}),
+		outboxDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chaos_agent_outbox_events",
+			Help: "Run events waiting in the outbox."}),
+		eventLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chaos_agent_event_delivery_seconds",
+			Help: "Time from an event being queued to the control plane accepting it.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+	}
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.connected, m.badFrames, m.actions, m.eventsQueued, m.eventsSent, m.eventsFailed, m.outboxDepth, m.eventLatency}
+}

@@ -1,0 +1,87 @@
+package subscriber
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Conn is a websocket connection to the control plane. Read is called from one goroutine only;
+// Write may be called concurrently.
+type Conn interface {
+	// Read returns the next text message; it fails if none arrives before deadline.
+	Read(deadline time.Time) ([]byte, error)
+	Write(ctx context.Context, msg []byte) error
+	Close() error
+}
+
+// DialFunc opens a Conn.
+type DialFunc func(ctx context.Context, url string) (Conn, error)
+
+// gorillaDialer dials with gorilla/websocket: the only place that library is used.
+func gorillaDialer(tlsCfg *tls.Config) DialFunc {
+	d := &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: 30 * time.Second,
+		TLSClientConfig:  tlsCfg,
+		Subprotocols:     []string{"graphql-ws"},
+		ReadBufferSize:   64 << 10,
+		WriteBufferSize:  64 << 10,
+	}
+	return func(ctx context.Context, url string) (Conn, error) {
+		c, resp, err := d.DialContext(ctx, url, nil)
+		if err != nil {
+			if resp != nil {
+				return nil, fmt.Errorf("dial %s: %w (HTTP %d)", url, err, resp.StatusCode)
+			}
+			return nil, fmt.Errorf("dial %s: %w", url, err)
+		}
+		c.SetReadLimit(32 << 20)
+		return &gorillaConn{c: c}, nil
+	}
+}
+
+type gorillaConn struct {
+	c  *websocket.Conn
+	wm sync.Mutex
+}
+
+func (g *gorillaConn) Read(deadline time.Time) ([]byte, error) {
+	if err := g.c.SetReadDeadline(deadline); err != nil {
+		return nil, err
+	}
+	for {
+		typ, msg, err := g.c.ReadMessage()
+		if err != nil {
+			return nil, err
+		}
+		if typ == websocket.TextMessage || typ == websocket.BinaryMessage {
+			return msg, nil
+		}
+	}
+}
+
+func (g *gorillaConn) Write(ctx context.Context, msg []byte) error {
+	g.wm.Lock()
+	defer g.wm.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := g.c.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	return g.c.WriteMessage(websocket.TextMessage, msg)
+}
+
+func (g *gorillaConn) Close() error {
+	g.wm.Lock()
+	_ = g.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	g.wm.Unlock()
+	return g.c.Close()
+}
