@@ -38,37 +38,37 @@ func TestPromProbe(t *testing.T) {
 	}{
 		{
 			name:    "value >= threshold passes",
-			probe:   promProbe("p", prom.URL, "probe_test_gauge", ">=", "40"),
+			probe:   promProbe("p", prom.URL(), "probe_test_gauge", ">=", "40"),
 			verdict: litmus.ProbeVerdictPassed,
 			desc:    []string{"The query result '42' satisfied the criteria '>= 40'"},
 		},
 		{
 			name:    "value below threshold fails",
-			probe:   promProbe("p", prom.URL, "probe_test_gauge", "<", "10"),
+			probe:   promProbe("p", prom.URL(), "probe_test_gauge", "<", "10"),
 			verdict: litmus.ProbeVerdictFailed,
 			desc:    []string{"Actual value: 42. Expected value: < 10"},
 		},
 		{
 			name:    "failure with stopOnFailure returns PROM_PROBE_FAILURE",
-			probe:   promProbe("p", prom.URL, "probe_test_gauge", "==", "1", stopOnFailure()),
+			probe:   promProbe("p", prom.URL(), "probe_test_gauge", "==", "1", stopOnFailure()),
 			verdict: litmus.ProbeVerdictFailed,
 			errCode: litmus.ErrorCodePromProbeFailure,
 		},
 		{
 			name:    "aggregated query",
-			probe:   promProbe("p", prom.URL, "sum(probe_test_requests_total)", "==", "12"),
+			probe:   promProbe("p", prom.URL(), "sum(probe_test_requests_total)", "==", "12"),
 			verdict: litmus.ProbeVerdictPassed,
 		},
 		{
 			name:    "scalar result",
-			probe:   promProbe("p", prom.URL, "scalar(probe_test_gauge) / 2", "Between", "20,22"),
+			probe:   promProbe("p", prom.URL(), "scalar(probe_test_gauge) / 2", "Between", "20,22"),
 			verdict: litmus.ProbeVerdictPassed,
 			desc:    []string{"'21'"},
 		},
 		{
 			name: "queryPath",
 			probe: func() litmus.Probe {
-				p := promProbe("p", prom.URL+"/", "", "==", "12")
+				p := promProbe("p", prom.URL()+"/", "", "==", "12")
 				p.PromProbeInputs.QueryPath = queryFile
 				return p
 			}(),
@@ -76,28 +76,28 @@ func TestPromProbe(t *testing.T) {
 		},
 		{
 			name:    "two series is an error",
-			probe:   promProbe("p", prom.URL, "probe_test_requests_total", ">=", "0"),
+			probe:   promProbe("p", prom.URL(), "probe_test_requests_total", ">=", "0"),
 			verdict: litmus.ProbeVerdictAwaited,
 			errCode: litmus.ErrorCodePromProbeError,
 			errWant: []string{"returned 2 series, want exactly one sample"},
 		},
 		{
 			name:    "no series is an error",
-			probe:   promProbe("p", prom.URL, "probe_test_nosuch_metric", ">=", "0"),
+			probe:   promProbe("p", prom.URL(), "probe_test_nosuch_metric", ">=", "0"),
 			verdict: litmus.ProbeVerdictAwaited,
 			errCode: litmus.ErrorCodePromProbeError,
 			errWant: []string{"returned 0 series"},
 		},
 		{
 			name:    "range vector is an error",
-			probe:   promProbe("p", prom.URL, "probe_test_gauge[1m]", ">=", "0"),
+			probe:   promProbe("p", prom.URL(), "probe_test_gauge[1m]", ">=", "0"),
 			verdict: litmus.ProbeVerdictAwaited,
 			errCode: litmus.ErrorCodePromProbeError,
 			errWant: []string{"returned a matrix"},
 		},
 		{
 			name:    "invalid query is an error",
-			probe:   promProbe("p", prom.URL, "sum(", ">=", "0"),
+			probe:   promProbe("p", prom.URL(), "sum(", ">=", "0"),
 			verdict: litmus.ProbeVerdictAwaited,
 			errCode: litmus.ErrorCodePromProbeError,
 			errWant: []string{"bad_data"},
@@ -119,7 +119,7 @@ func TestPromProbe(t *testing.T) {
 		{
 			name: "missing queryPath file is an error",
 			probe: func() litmus.Probe {
-				p := promProbe("p", prom.URL, "", "==", "12")
+				p := promProbe("p", prom.URL(), "", "==", "12")
 				p.PromProbeInputs.QueryPath = filepath.Join(t.TempDir(), "nope")
 				return p
 			}(),
@@ -142,7 +142,7 @@ func TestPromProbe(t *testing.T) {
 
 	t.Run("a value the test controls", func(t *testing.T) {
 		series := `probe_test_controlled{kind="controlled"}`
-		probe := promProbe("p", prom.URL, series, "<=", "5")
+		probe := promProbe("p", prom.URL(), series, "<=", "5")
 		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{probe}})
 		if err != nil {
 			t.Fatal(err)
