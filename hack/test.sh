@@ -48,3 +48,11 @@ run_args=()
 [[ -n $TEST_RUN ]] && run_args=(-run "$TEST_RUN")
 CHAOS_AGENT_REQUIRE_CLUSTER=1 GOPROXY=off GOFLAGS=-mod=readonly \
 	ip netns exec "$NETNS" go test -race -count=1 -timeout 30m "${run_args[@]}" $TEST_PKGS
+
+step "fuzzing (a short run of every fuzz target, from the checked-in seed corpus)"
+FUZZTIME=${FUZZTIME:-10s}
+for target in subscriber:FuzzDecodeFrame subscriber:FuzzParseManifest subscriber:FuzzRequestType subscriber:FuzzHandleAction probes:FuzzComparator; do
+	pkg=./${target%%:*}
+	fn=${target##*:}
+	GOPROXY=off go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$FUZZTIME" "$pkg"
+done

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
@@ -390,9 +391,23 @@ func (s *Subscriber) stopWorkflow(ctx context.Context, wf *wfv1.Workflow) error 
 	return errors.Join(errs...)
 }
 
+// selectorFor builds key=value, refusing values that are not label values (they come from the
+// control plane).
+func selectorFor(key, value string) (string, error) {
+	r, err := labels.NewRequirement(key, selection.Equals, []string{value})
+	if err != nil {
+		return "", fmt.Errorf("%q is not a valid %s: %w", value, key, err)
+	}
+	return labels.NewSelector().Add(*r).String(), nil
+}
+
 func (s *Subscriber) stopEngines(ctx context.Context, uid string) error {
+	sel, err := selectorFor(labelWorkflowRunID, uid)
+	if err != nil {
+		return err
+	}
 	api := s.o.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(s.o.Namespace)
-	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: labelWorkflowRunID + "=" + uid})
+	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return fmt.Errorf("list ChaosEngines of run %s: %w", uid, err)
 	}
@@ -421,7 +436,11 @@ func (s *Subscriber) deleteExperiment(ctx context.Context, experimentID string) 
 	if experimentID == "" {
 		return errors.New("delete experiment: no experiment ID given")
 	}
-	list, err := s.o.Argo.ArgoprojV1alpha1().Workflows(s.o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labelWorkflowID + "=" + experimentID})
+	sel, err := selectorFor(labelWorkflowID, experimentID)
+	if err != nil {
+		return fmt.Errorf("delete experiment: %w", err)
+	}
+	list, err := s.o.Argo.ArgoprojV1alpha1().Workflows(s.o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return fmt.Errorf("list Workflows of experiment %s: %w", experimentID, err)
 	}
@@ -502,7 +521,11 @@ func (s *Subscriber) readLog(ctx context.Context, ns, pod, container string) str
 
 // engineHistory renders the events of the ChaosEngines created by a step pod.
 func (s *Subscriber) engineHistory(ctx context.Context, ns, stepPod string) string {
-	engines, err := s.o.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: labelStepPodName + "=" + stepPod})
+	sel, err := selectorFor(labelStepPodName, stepPod)
+	if err != nil {
+		return err.Error()
+	}
+	engines, err := s.o.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return "cannot list ChaosEngines: " + err.Error()
 	}
@@ -552,9 +575,13 @@ func (s *Subscriber) kubeObjects(ctx context.Context, a Action) error {
 		listErr = fmt.Errorf("namespace %q is outside this chaos-agent's scope", req.Namespace)
 	} else {
 		gvr := schema.GroupVersionResource{Group: req.KubeObjRequest.Group, Version: req.KubeObjRequest.Version, Resource: req.KubeObjRequest.Resource}
-		list, err := s.o.Dynamic.Resource(gvr).Namespace(req.Namespace).List(ctx, metav1.ListOptions{})
-		listErr = err
-		if err == nil {
+		var list *unstructured.UnstructuredList
+		if _, err := s.o.Mapper.KindFor(gvr); err != nil || gvr.Version == "" || gvr.Resource == "" {
+			listErr = fmt.Errorf("unknown resource %q in %s/%s", gvr.Resource, gvr.Group, gvr.Version)
+		} else {
+			list, listErr = s.o.Dynamic.Resource(gvr).Namespace(req.Namespace).List(ctx, metav1.ListOptions{})
+		}
+		if listErr == nil {
 			for _, o := range list.Items {
 				var ls []string
 				for k, v := range o.GetLabels() {

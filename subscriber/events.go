@@ -69,23 +69,21 @@ type chaosData struct {
 
 // watcher feeds run events from Workflows and from the ChaosEngines/ChaosResults they create.
 type watcher struct {
-	workflows cache.SharedIndexInformer
-	engines   cache.SharedIndexInformer
-	results   cache.SharedIndexInformer
+	wfFactory  argoinformers.SharedInformerFactory
+	dynFactory dynamicinformer.DynamicSharedInformerFactory
+	workflows  cache.SharedIndexInformer
+	engines    cache.SharedIndexInformer
+	results    cache.SharedIndexInformer
 
 	mu   sync.Mutex
 	last map[string]*executionData // last event per run (carry-over of chaos data, §4.4)
 }
 
-func (s *Subscriber) workflowStore() cache.Store {
-	if s.w == nil {
-		return cache.NewStore(cache.MetaNamespaceKeyFunc)
-	}
-	return s.w.workflows.GetStore()
-}
+func (s *Subscriber) workflowStore() cache.Store { return s.w.workflows.GetStore() }
 
-// watch runs the informers until ctx ends and turns every change into a run event.
-func (s *Subscriber) watch(ctx context.Context) error {
+// newWatcher builds (without starting) the informers run events come from: Workflows with the
+// infrastructure's two labels, and the ChaosEngines/ChaosResults of runs (label workflow_run_id).
+func (s *Subscriber) newWatcher() *watcher {
 	ns := s.o.Namespace
 	if s.o.ClusterScope {
 		ns = metav1.NamespaceAll
@@ -96,13 +94,19 @@ func (s *Subscriber) watch(ctx context.Context) error {
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.o.Dynamic, 0, ns, func(o *metav1.ListOptions) {
 		o.LabelSelector = labelWorkflowRunID
 	})
-	w := &watcher{
-		workflows: wfFactory.Argoproj().V1alpha1().Workflows().Informer(),
-		engines:   dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer(),
-		results:   dynFactory.ForResource(litmus.ChaosResultGVR()).Informer(),
-		last:      map[string]*executionData{},
+	return &watcher{
+		wfFactory:  wfFactory,
+		dynFactory: dynFactory,
+		workflows:  wfFactory.Argoproj().V1alpha1().Workflows().Informer(),
+		engines:    dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer(),
+		results:    dynFactory.ForResource(litmus.ChaosResultGVR()).Informer(),
+		last:       map[string]*executionData{},
 	}
-	s.w = w
+}
+
+// watch runs the informers until ctx ends and turns every change into a run event.
+func (s *Subscriber) watch(ctx context.Context) error {
+	w := s.w
 	_, _ = w.workflows.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.onWorkflow(ctx, obj, "ADD") },
 		UpdateFunc: func(_, obj any) { s.onWorkflow(ctx, obj, "UPDATE") },
@@ -123,10 +127,11 @@ func (s *Subscriber) watch(ctx context.Context) error {
 		})
 	}
 	// Engines and results first, so that the initial Workflow events carry their chaos data.
-	dynFactory.Start(ctx.Done())
-	dynFactory.WaitForCacheSync(ctx.Done())
-	wfFactory.Start(ctx.Done())
+	w.dynFactory.Start(ctx.Done())
+	w.dynFactory.WaitForCacheSync(ctx.Done())
+	w.wfFactory.Start(ctx.Done())
 	<-ctx.Done()
+	w.dynFactory.Shutdown()
 	return nil
 }
 

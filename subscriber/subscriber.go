@@ -72,7 +72,7 @@ type Subscriber struct {
 	gql    *gqlClient
 	key    atomic.Pointer[string] // current access key (rotated by confirmation)
 	outbox *outbox
-	w      *watcher // set once watch starts
+	w      *watcher
 
 	connected atomic.Bool
 	actions   chan Action
@@ -144,6 +144,7 @@ func New(o Options) (*Subscriber, error) {
 	key := o.AccessKey
 	s.key.Store(&key)
 	s.outbox = newOutbox(o.Outbox, o.Metrics, o.Log.Named("outbox"))
+	s.w = s.newWatcher()
 	return s, nil
 }
 
