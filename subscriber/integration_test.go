@@ -94,23 +94,35 @@ func (w *world) clean() {
 	_ = w.c.Client.CoreV1().Secrets(w.ns).Delete(ctx, SecretName, metav1.DeleteOptions{})
 }
 
-// startAgent starts the subscriber (and an executor, which runs the fault steps' engines).
-func (w *world) startAgent(withExecutor bool) {
+// newSubscriber builds a subscriber for the test's infrastructure talking to url.
+func (w *world) newSubscriber(url string, httpOpts *HTTPOptions) *Subscriber {
 	w.t.Helper()
 	disc, err := discovery.NewDiscoveryClientForConfig(w.c.Config)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	s, err := New(Options{
-		ServerAddr: w.cp.URL(), InfraID: w.infra, AccessKey: initialKey, Version: testcp.DefaultVersion, Namespace: w.ns,
+		ServerAddr: url, InfraID: w.infra, AccessKey: initialKey, Version: testcp.DefaultVersion, Namespace: w.ns,
 		PodName: "subscriber-test", Kube: w.c.Client, Dynamic: w.c.Dynamic, Argo: w.argo,
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		Log:    zaptest.NewLogger(w.t).Named("subscriber"), KeepAliveTimeout: 2 * time.Second,
-		ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second,
+		ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second, HTTP: httpOpts,
 	})
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	return s
+}
+
+// startAgent starts the subscriber (and an executor, which runs the fault steps' engines).
+func (w *world) startAgent(withExecutor bool) { w.startAgentWith(w.cp.URL(), withExecutor) }
+
+// startAgentAt starts the subscriber alone, talking to url.
+func (w *world) startAgentAt(url string) { w.startAgentWith(url, false) }
+
+func (w *world) startAgentWith(url string, withExecutor bool) {
+	w.t.Helper()
+	s := w.newSubscriber(url, nil)
 	w.sub = s
 	ctx, cancel := context.WithCancel(context.WithoutCancel(w.t.Context()))
 	w.cancel, w.done = cancel, make(chan struct{})
