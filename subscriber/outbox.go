@@ -45,15 +45,17 @@ type outbox struct {
 	metrics *Metrics
 	log     *zap.Logger
 
-	mu     sync.Mutex
-	recs   []Record
-	seq    uint64
-	dirty  bool // memory ahead of the store (a save failed)
-	notify chan struct{}
+	mu        sync.Mutex
+	recs      []Record
+	seq       uint64 // last sequence number given
+	persisted uint64 // every record up to this sequence number is in the store
+	dirty     bool   // the store is behind memory
+	notify    chan struct{}
+	flushes   chan struct{}
 }
 
 func newOutbox(store Store, m *Metrics, log *zap.Logger) *outbox {
-	return &outbox{store: store, metrics: m, log: log, notify: make(chan struct{}, 1)}
+	return &outbox{store: store, metrics: m, log: log, notify: make(chan struct{}, 1), flushes: make(chan struct{}, 1)}
 }
 
 func (o *outbox) load(ctx context.Context) error {
@@ -67,6 +69,7 @@ func (o *outbox) load(ctx context.Context) error {
 	for _, r := range recs {
 		o.seq = max(o.seq, r.Seq)
 	}
+	o.persisted = o.seq
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	if len(recs) > 0 {
 		o.log.Info("replaying run events from the outbox", zap.Int("events", len(recs)))
@@ -82,17 +85,20 @@ func (o *outbox) signal() {
 	}
 }
 
-// push appends an event and persists the queue before it is sent.
-func (o *outbox) push(ctx context.Context, runID string, completed bool, req json.RawMessage, now time.Time) {
+// push appends an event. It is sent only once the flusher has written it to the store.
+func (o *outbox) push(_ context.Context, runID string, completed bool, req json.RawMessage, now time.Time) {
 	o.mu.Lock()
 	o.seq++
 	o.recs = append(o.recs, Record{Seq: o.seq, Queued: now, RunID: runID, Completed: completed, Request: req})
 	o.bound()
-	o.persistLocked(ctx)
+	o.dirty = true
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	o.mu.Unlock()
 	o.metrics.eventsQueued.Inc()
-	o.signal()
+	select {
+	case o.flushes <- struct{}{}:
+	default:
+	}
 }
 
 // bound enforces the limits, dropping first the oldest intermediate event of a run that has a
@@ -133,36 +139,79 @@ func (o *outbox) bound() {
 	}
 }
 
-func (o *outbox) persistLocked(ctx context.Context) {
-	if err := o.store.Save(ctx, o.recs); err != nil {
-		o.dirty = true
-		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(err))
-		return
+// flushPeriod bounds how often the outbox is written during bursts.
+const flushPeriod = 100 * time.Millisecond
+
+// runFlusher writes the outbox to the store whenever it changed (at most every flushPeriod, so a
+// burst of events costs a few writes rather than one each), and once more when ctx ends.
+func (s *Subscriber) runFlusher(ctx context.Context) error {
+	o := s.outbox
+	for {
+		select {
+		case <-ctx.Done():
+			o.persist(context.WithoutCancel(ctx))
+			return nil
+		case <-o.flushes:
+		}
+		o.persist(ctx)
+		if err := sleep(ctx, s.o.Clock, flushPeriod); err != nil {
+			o.persist(context.WithoutCancel(ctx))
+			return nil
+		}
 	}
-	o.dirty = false
 }
 
+// persist writes the queue if it changed; records pushed before the write may then be sent.
+func (o *outbox) persist(ctx context.Context) {
+	o.mu.Lock()
+	if !o.dirty {
+		o.mu.Unlock()
+		return
+	}
+	recs := append([]Record(nil), o.recs...)
+	upto := o.seq
+	o.dirty = false
+	o.mu.Unlock()
+	if err := o.store.Save(ctx, recs); err != nil {
+		o.mu.Lock()
+		o.dirty = true
+		o.mu.Unlock()
+		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(err))
+		select {
+		case o.flushes <- struct{}{}:
+		default:
+		}
+		return
+	}
+	o.mu.Lock()
+	o.persisted = max(o.persisted, upto)
+	o.mu.Unlock()
+	o.signal()
+}
+
+// head returns the oldest event, once it is persisted.
 func (o *outbox) head() (Record, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.dirty {
-		o.persistLocked(context.Background())
-	}
-	if len(o.recs) == 0 {
+	if len(o.recs) == 0 || o.recs[0].Seq > o.persisted {
 		return Record{}, false
 	}
 	return o.recs[0], true
 }
 
 // ack removes the event seq (the head) once the server accepted or definitively refused it.
-func (o *outbox) ack(ctx context.Context, seq uint64) {
+func (o *outbox) ack(_ context.Context, seq uint64) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if len(o.recs) > 0 && o.recs[0].Seq == seq {
 		o.recs = o.recs[1:]
-		o.persistLocked(ctx)
+		o.dirty = true
 	}
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
+	o.mu.Unlock()
+	select {
+	case o.flushes <- struct{}{}:
+	default:
+	}
 }
 
 func (o *outbox) depth() int {

@@ -176,6 +176,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return s.watch(gctx) })
 	g.Go(func() error { return s.send(gctx) })
+	g.Go(func() error { return s.runFlusher(gctx) })
 	g.Go(func() error { return s.link(gctx) })
 	err := g.Wait()
 	if ctx.Err() != nil {
