@@ -94,7 +94,7 @@ func (s *Subscriber) newWatcher() *watcher {
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.o.Dynamic, 0, ns, func(o *metav1.ListOptions) {
 		o.LabelSelector = labelWorkflowRunID
 	})
-	return &watcher{
+	w := &watcher{
 		wfFactory:  wfFactory,
 		dynFactory: dynFactory,
 		workflows:  wfFactory.Argoproj().V1alpha1().Workflows().Informer(),
@@ -102,6 +102,30 @@ func (s *Subscriber) newWatcher() *watcher {
 		results:    dynFactory.ForResource(litmus.ChaosResultGVR()).Informer(),
 		last:       map[string]*executionData{},
 	}
+	// Cache only what events need: a watched Workflow's spec (its templates, often with inline
+	// ChaosEngine manifests) and the managed fields are dropped, which keeps the agent small.
+	_ = w.workflows.SetTransform(func(obj any) (any, error) {
+		if wf, ok := obj.(*wfv1.Workflow); ok {
+			wf.ManagedFields = nil
+			wf.Spec = wfv1.WorkflowSpec{Shutdown: wf.Spec.Shutdown}
+			wf.Status.StoredTemplates = nil
+			wf.Status.StoredWorkflowSpec = nil
+			wf.Status.ArtifactRepositoryRef = nil
+		}
+		return obj, nil
+	})
+	for _, inf := range []cache.SharedIndexInformer{w.engines, w.results} {
+		_ = inf.SetTransform(stripManagedFields)
+	}
+	return w
+}
+
+// stripManagedFields is an informer transform that drops metadata.managedFields.
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 // watch runs the informers until ctx ends and turns every change into a run event.

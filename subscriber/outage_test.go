@@ -106,7 +106,7 @@ func TestControlPlaneOutage(t *testing.T) {
 	queued := testutil.ToFloat64(w.sub.o.Metrics.eventsQueued)
 	sent := testutil.ToFloat64(w.sub.o.Metrics.eventsSent)
 	dup := testutil.ToFloat64(w.sub.o.Metrics.eventsFailed.WithLabelValues("duplicate"))
-	dropped := testutil.ToFloat64(w.sub.o.Metrics.eventsFailed.WithLabelValues("outbox_full")) + testutil.ToFloat64(w.sub.o.Metrics.eventsFailed.WithLabelValues("refused"))
+	dropped := testutil.ToFloat64(w.sub.o.Metrics.eventsFailed.WithLabelValues("superseded")) + testutil.ToFloat64(w.sub.o.Metrics.eventsFailed.WithLabelValues("refused"))
 	received := float64(len(w.cp.Runs()))
 	t.Logf("events queued %v, accepted %v (control plane received %v), duplicates of completed runs %v, dropped %v", queued, sent, received, dup, dropped)
 	if dropped != 0 || sent != received || queued != sent+dup {

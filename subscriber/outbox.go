@@ -33,8 +33,7 @@ type Store interface {
 	Save(ctx context.Context, recs []Record) error
 }
 
-// Outbox bounds: past them, intermediate (not completed) events of runs that have a newer event
-// are dropped first, oldest first; completed events are dropped only as a last resort.
+// Outbox bounds (a ConfigMap holds at most 1 MiB); see push for what happens past them.
 const (
 	outboxMaxEvents = 1000
 	outboxMaxBytes  = 800 << 10 // a ConfigMap holds at most 1 MiB
@@ -47,15 +46,17 @@ type outbox struct {
 
 	mu        sync.Mutex
 	recs      []Record
-	seq       uint64 // last sequence number given
-	persisted uint64 // every record up to this sequence number is in the store
-	dirty     bool   // the store is behind memory
-	notify    chan struct{}
-	flushes   chan struct{}
+	size      int           // bytes of the records (approximately)
+	seq       uint64        // last sequence number given
+	persisted uint64        // every record up to this sequence number is in the store
+	dirty     bool          // the store is behind memory
+	notify    chan struct{} // wakes the sender
+	flushes   chan struct{} // wakes the flusher
+	space     chan struct{} // wakes a push waiting for room
 }
 
 func newOutbox(store Store, m *Metrics, log *zap.Logger) *outbox {
-	return &outbox{store: store, metrics: m, log: log, notify: make(chan struct{}, 1), flushes: make(chan struct{}, 1)}
+	return &outbox{store: store, metrics: m, log: log, notify: make(chan struct{}, 1), flushes: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 }
 
 func (o *outbox) load(ctx context.Context) error {
@@ -68,6 +69,7 @@ func (o *outbox) load(ctx context.Context) error {
 	o.recs = recs
 	for _, r := range recs {
 		o.seq = max(o.seq, r.Seq)
+		o.size += recSize(r)
 	}
 	o.persisted = o.seq
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
@@ -85,12 +87,29 @@ func (o *outbox) signal() {
 	}
 }
 
-// push appends an event. It is sent only once the flusher has written it to the store.
-func (o *outbox) push(_ context.Context, runID string, completed bool, req json.RawMessage, now time.Time) {
+// push appends an event; it is sent once the flusher has written it to the store. When the
+// outbox is full, intermediate events superseded by a newer event of the same run are dropped
+// (latest state wins); if it is still full of events that cannot be dropped, push waits for the
+// sender to make room (back-pressure on the informers) — no completed event is ever dropped.
+func (o *outbox) push(ctx context.Context, runID string, completed bool, req json.RawMessage, now time.Time) {
+	rec := Record{RunID: runID, Completed: completed, Request: req, Queued: now}
 	o.mu.Lock()
+	for o.full(rec) {
+		if o.coalesce(rec) {
+			continue
+		}
+		o.mu.Unlock()
+		select {
+		case <-o.space:
+		case <-ctx.Done():
+			return
+		}
+		o.mu.Lock()
+	}
 	o.seq++
-	o.recs = append(o.recs, Record{Seq: o.seq, Queued: now, RunID: runID, Completed: completed, Request: req})
-	o.bound()
+	rec.Seq = o.seq
+	o.recs = append(o.recs, rec)
+	o.size += recSize(rec)
 	o.dirty = true
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	o.mu.Unlock()
@@ -101,63 +120,53 @@ func (o *outbox) push(_ context.Context, runID string, completed bool, req json.
 	}
 }
 
-// bound enforces the limits, dropping first the oldest intermediate event of a run that has a
-// newer event, then the oldest intermediate event, and completed events only as a last resort.
-// Called with o.mu held.
-func (o *outbox) bound() {
-	size := 0
-	for _, r := range o.recs {
-		size += len(r.Request) + 64
-	}
-	dropped := 0
-	for len(o.recs) > 1 && (len(o.recs) > outboxMaxEvents || size > outboxMaxBytes) {
-		victim, fallback := -1, -1
-		later := map[string]bool{}
-		for i := len(o.recs) - 1; i >= 0; i-- {
-			r := o.recs[i]
-			if !r.Completed {
-				fallback = i
-				if later[r.RunID] {
-					victim = i
-				}
-			}
-			later[r.RunID] = true
-		}
-		if victim < 0 {
-			victim = fallback
-		}
-		if victim < 0 {
-			victim = 0
-		}
-		size -= len(o.recs[victim].Request) + 64
-		o.recs = append(o.recs[:victim], o.recs[victim+1:]...)
-		dropped++
-	}
-	if dropped > 0 {
-		o.metrics.eventsFailed.WithLabelValues("outbox_full").Add(float64(dropped))
-		o.log.Warn("outbox full: dropped the oldest intermediate run events", zap.Int("dropped", dropped))
-	}
+func recSize(r Record) int { return len(r.Request) + 96 }
+
+// full reports whether adding rec would exceed the bounds. Called with o.mu held.
+func (o *outbox) full(rec Record) bool {
+	return len(o.recs) > 0 && (len(o.recs)+1 > outboxMaxEvents || o.size+recSize(rec) > outboxMaxBytes)
 }
 
-// flushPeriod bounds how often the outbox is written during bursts.
-const flushPeriod = 100 * time.Millisecond
+// coalesce drops the oldest intermediate event that a newer event of the same run (or rec)
+// supersedes, never the head (it may be in flight). Called with o.mu held.
+func (o *outbox) coalesce(rec Record) bool {
+	later := map[string]bool{rec.RunID: true}
+	victim := -1
+	for i := len(o.recs) - 1; i >= 1; i-- {
+		r := o.recs[i]
+		if !r.Completed && later[r.RunID] {
+			victim = i
+		}
+		later[r.RunID] = true
+	}
+	if victim < 0 {
+		return false
+	}
+	o.size -= recSize(o.recs[victim])
+	o.recs = append(o.recs[:victim], o.recs[victim+1:]...)
+	o.metrics.eventsFailed.WithLabelValues("superseded").Inc()
+	return true
+}
 
-// runFlusher writes the outbox to the store whenever it changed (at most every flushPeriod, so a
-// burst of events costs a few writes rather than one each), and once more when ctx ends.
+// ackFlushPeriod is how often removals alone are written (new events are written at once).
+const ackFlushPeriod = time.Second
+
+// runFlusher writes the outbox to the store: right away when events were added (events pushed
+// while a write is in progress go together in the next one, so a burst costs a few writes), every
+// second when only acknowledged events were removed, and once more when ctx ends.
 func (s *Subscriber) runFlusher(ctx context.Context) error {
 	o := s.outbox
+	ticker := s.o.Clock.NewTicker(ackFlushPeriod)
+	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			o.persist(context.WithoutCancel(ctx))
 			return nil
 		case <-o.flushes:
+		case <-ticker.C():
 		}
 		o.persist(ctx)
-		if err := sleep(ctx, s.o.Clock, flushPeriod); err != nil {
-			o.persist(context.WithoutCancel(ctx))
-			return nil
-		}
 	}
 }
 
@@ -203,13 +212,14 @@ func (o *outbox) head() (Record, bool) {
 func (o *outbox) ack(_ context.Context, seq uint64) {
 	o.mu.Lock()
 	if len(o.recs) > 0 && o.recs[0].Seq == seq {
+		o.size -= recSize(o.recs[0])
 		o.recs = o.recs[1:]
 		o.dirty = true
 	}
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	o.mu.Unlock()
 	select {
-	case o.flushes <- struct{}{}:
+	case o.space <- struct{}{}:
 	default:
 	}
 }

@@ -1,0 +1,214 @@
+package subscriber
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/chaos-agent/chaos-agent/internal/testcluster"
+	"github.com/chaos-agent/chaos-agent/internal/testcp"
+)
+
+const benchInfra = "bench-infra" // no workflow-controller has this instanceID: Workflows stay as written
+
+func benchSetup(b *testing.B) (*testcluster.Cluster, argoclient.Interface, string, *testcp.Server) {
+	c := testcluster.Get(b)
+	ns := c.Namespace(b)
+	argo, err := argoclient.NewForConfig(c.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cp := testcp.New(testcp.Options{})
+	if _, err := cp.Start("127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cp.Stop)
+	cp.RegisterConfirmedInfra(benchInfra, initialKey)
+	ctx := b.Context()
+	if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName},
+		Data: map[string]string{"IS_INFRA_CONFIRMED": "true"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: SecretName},
+		StringData: map[string]string{"ACCESS_KEY": initialKey}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	return c, argo, ns, cp
+}
+
+// benchWorkflow is a finished-looking three-step chaos Workflow with a realistic status.
+func benchWorkflow(ns string, i int) *wfv1.Workflow {
+	name := fmt.Sprintf("bench-%04d", i)
+	wf := &wfv1.Workflow{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
+			labelInfraID: benchInfra, labelInstanceID: benchInfra, labelWorkflowID: "exp-bench", labelRevisionID: "rev", labelNotifyID: "n-" + name}},
+		Spec: wfv1.WorkflowSpec{Entrypoint: "main", Templates: []wfv1.Template{
+			{Name: "main", Steps: []wfv1.ParallelSteps{{Steps: []wfv1.WorkflowStep{{Name: "a", Template: "step"}}}, {Steps: []wfv1.WorkflowStep{{Name: "b", Template: "step"}}}}},
+			{Name: "step", Container: &corev1.Container{Name: "main", Image: "registry.invalid/x", Command: []string{"true"}}},
+		}},
+		Status: wfv1.WorkflowStatus{Phase: wfv1.WorkflowRunning, StartedAt: metav1.Now(), Nodes: wfv1.Nodes{}},
+	}
+	for j := range 5 {
+		id := fmt.Sprintf("%s-%d", name, 1000000+j)
+		wf.Status.Nodes[id] = wfv1.NodeStatus{ID: id, Name: id, DisplayName: fmt.Sprintf("step-%d", j), Type: wfv1.NodeTypePod,
+			Phase: wfv1.NodeSucceeded, TemplateName: "step", StartedAt: metav1.Now(), FinishedAt: metav1.Now()}
+	}
+	return wf
+}
+
+// BenchmarkEventLatency measures the time from a Workflow status change in the API server to the
+// run event arriving at the control plane, over 1 000 changes. Goal: p99 ≤ 50 ms.
+func BenchmarkEventLatency(b *testing.B) {
+	c, argo, ns, cp := benchSetup(b)
+	ctx := b.Context()
+	const workflows, changes = 20, 1000
+	for i := range workflows {
+		if _, err := argo.ArgoprojV1alpha1().Workflows(ns).Create(ctx, benchWorkflow(ns, i), metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	disc, _ := discovery.NewDiscoveryClientForConfig(c.Config)
+	s, err := New(Options{ServerAddr: cp.URL(), InfraID: benchInfra, AccessKey: initialKey, Version: testcp.DefaultVersion, Namespace: ns,
+		Kube: c.Client, Dynamic: c.Dynamic, Argo: argo, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)), Log: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	testcluster.Eventually(b, 60*time.Second, "initial events", func(context.Context) (bool, error) { return len(cp.Runs()) >= workflows, nil })
+
+	seen := len(cp.Runs())
+	var lat []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for i := range changes {
+			name := fmt.Sprintf("bench-%04d", i%workflows)
+			wf, err := argo.ArgoprojV1alpha1().Workflows(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			marker := "change-" + strconv.Itoa(i)
+			wf.Status.Message = marker
+			start := time.Now()
+			if _, err := argo.ArgoprojV1alpha1().Workflows(ns).Update(ctx, wf, metav1.UpdateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for found := false; !found; {
+				runs := cp.Runs()
+				for _, r := range runs[seen:] {
+					if r.Execution["message"] == marker {
+						found = true
+					}
+				}
+				seen = len(runs)
+				if !found {
+					if time.Now().After(deadline) {
+						b.Fatalf("change %d never arrived", i)
+					}
+					time.Sleep(200 * time.Microsecond)
+				}
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+	b.ReportMetric(float64(p(0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p(0.99).Microseconds())/1000, "p99-ms")
+	b.Logf("event latency over %d status changes (API server update → control plane): p50 %s, p90 %s, p99 %s, max %s (goal p99 ≤ 50ms)",
+		len(lat), p(0.5).Round(time.Microsecond), p(0.9).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+}
+
+// BenchmarkAgentRSS runs the real chaos-agent binary against the control plane with 1 000
+// Workflows to watch, and reports its resident memory once it has sent every run. Goal ≤ 60 MiB.
+func BenchmarkAgentRSS(b *testing.B) {
+	c, argo, ns, cp := benchSetup(b)
+	ctx := b.Context()
+	const workflows = 1000
+	for i := range workflows {
+		wf := benchWorkflow(ns, i)
+		wf.Status.Phase, wf.Status.FinishedAt = wfv1.WorkflowSucceeded, metav1.Now()
+		if _, err := argo.ArgoprojV1alpha1().Workflows(ns).Create(ctx, wf, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bin := filepath.Join(b.TempDir(), "chaos-agent")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/chaos-agent/chaos-agent/cmd/chaos-agent").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	b.ResetTimer()
+	for range b.N {
+		cmd := exec.CommandContext(ctx, bin, "serve", "--kubeconfig", c.Kubeconfig, "--namespace", ns, "--server-addr", cp.URL(),
+			"--infra-id", benchInfra, "--metrics-addr", "127.0.0.1:18399", "--health-addr", "", "--log-level", "warn")
+		cmd.Env = append(os.Environ(), "ACCESS_KEY="+initialKey, "IS_INFRA_CONFIRMED=true")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		testcluster.Eventually(b, 120*time.Second, "every run sent", func(context.Context) (bool, error) { return len(cp.Runs()) >= workflows, nil })
+		time.Sleep(2 * time.Second) // settle
+		rss, hwm, anon, file := procMemory(b, cmd.Process.Pid)
+		if resp, err := http.Get("http://127.0.0.1:18399/metrics"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, l := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(l, "go_memstats_heap_inuse_bytes") || strings.HasPrefix(l, "go_memstats_sys_bytes") || strings.HasPrefix(l, "go_memstats_heap_alloc_bytes") || strings.HasPrefix(l, "go_goroutines") {
+					b.Log(l)
+				}
+			}
+		}
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		b.ReportMetric(rss, "rss-MiB")
+		b.ReportMetric(hwm, "peak-rss-MiB")
+		b.ReportMetric(anon, "rss-anon-MiB")
+		b.Logf("chaos-agent watching %d Workflows, every run event sent: RSS %.1f MiB (anonymous %.1f, file-backed binary pages %.1f), peak %.1f MiB (goal ≤ 60 MiB)",
+			workflows, rss, anon, file, hwm)
+	}
+}
+
+func procMemory(b *testing.B, pid int) (rss, hwm, anon, file float64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			hwm = kb / 1024
+		case "RssAnon:":
+			anon = kb / 1024
+		case "RssFile:":
+			file = kb / 1024
+		}
+	}
+	return rss, hwm, anon, file
+}
