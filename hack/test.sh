@@ -43,11 +43,13 @@ hack/cluster.sh up
 source "$(hack/cluster.sh envfile)"
 
 step "go test -race (unit + integration against the real cluster)"
-# The tests run inside the cluster's network namespace; modules are already downloaded.
+# The tests run inside the cluster's network namespace; modules are already downloaded. Packages
+# run one at a time (-p 1): they share one cluster, and a cluster-scoped executor in one package's
+# test would otherwise also act on the engines of another package's tests.
 run_args=()
 [[ -n $TEST_RUN ]] && run_args=(-run "$TEST_RUN")
 CHAOS_AGENT_REQUIRE_CLUSTER=1 GOPROXY=off GOFLAGS=-mod=readonly \
-	ip netns exec "$NETNS" go test -race -count=1 -timeout 30m "${run_args[@]}" $TEST_PKGS
+	ip netns exec "$NETNS" go test -race -count=1 -p 1 -timeout 30m "${run_args[@]}" $TEST_PKGS
 
 step "fuzzing (a short run of every fuzz target, from the checked-in seed corpus)"
 FUZZTIME=${FUZZTIME:-10s}

@@ -296,6 +296,7 @@ func (w *world) playFaultStep(wfName string, wait bool) (engineName string) {
 	ctx := w.t.Context()
 	var wf *wfv1.Workflow
 	var pod *corev1.Pod
+	var art string
 	testcluster.Eventually(w.t, 60*time.Second, "the fault step's pod", func(ctx context.Context) (bool, error) {
 		var err error
 		wf, err = w.argo.ArgoprojV1alpha1().Workflows(w.ns).Get(ctx, wfName, metav1.GetOptions{})
@@ -307,17 +308,21 @@ func (w *world) playFaultStep(wfName string, wait bool) (engineName string) {
 			return false, err
 		}
 		pod = &pods.Items[0]
-		return pod.Status.Phase == corev1.PodRunning, nil
-	})
-	var art string
-	for _, n := range wf.Status.Nodes {
-		if n.Inputs != nil && len(n.Inputs.Artifacts) == 1 && n.Inputs.Artifacts[0].Raw != nil {
-			art = n.Inputs.Artifacts[0].Raw.Data
+		if pod.Status.Phase != corev1.PodRunning {
+			return false, nil
 		}
-	}
-	if art == "" {
-		w.t.Fatal("no ChaosEngine artifact in the workflow's nodes")
-	}
+		// The Workflow's status may lag behind its pods: wait for the step's node too.
+		wf, err = w.argo.ArgoprojV1alpha1().Workflows(w.ns).Get(ctx, wfName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, n := range wf.Status.Nodes {
+			if n.Inputs != nil && len(n.Inputs.Artifacts) == 1 && n.Inputs.Artifacts[0].Raw != nil {
+				art = n.Inputs.Artifacts[0].Raw.Data
+			}
+		}
+		return art != "", nil
+	})
 	u, err := parseManifest(art)
 	if err != nil {
 		w.t.Fatal(err)
