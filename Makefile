@@ -12,6 +12,10 @@ LDFLAGS := -s -w -X github.com/chaos-agent/chaos-agent/internal/version.version=
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+.PHONY: demo
+demo: ## the main job: the seed tutorial's experiment on a local cluster (1 vs 2 replicas)
+	hack/demo.sh
+
 .PHONY: test
 test: ## everything: static checks, unit tests (-race) and integration tests on a real local cluster
 	hack/test.sh
@@ -48,3 +52,7 @@ cluster-down: ## stop the local cluster
 .PHONY: image
 image: ## build the container image (needs a Docker engine; not available on the CI machines)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+.PHONY: manifests
+manifests: ## regenerate the Argo CRD copy and the install examples under manifests/ (hack/update-manifests.sh)
+	hack/update-manifests.sh
