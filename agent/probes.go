@@ -18,6 +18,12 @@ func newProbeRunner(clk clock.WithTicker, log *zap.Logger) executor.ProbeRunner 
 	return probeRunner{r: probes.NewRunner(probes.Options{Clock: clk, Log: log})}
 }
 
+// NewProbeRunner returns the probe runner the agent gives its executor (for other front ends,
+// such as `chaos-agent run`).
+func NewProbeRunner(clk clock.WithTicker, log *zap.Logger) executor.ProbeRunner {
+	return newProbeRunner(clk, log)
+}
+
 func (p probeRunner) Start(ctx context.Context, run executor.ProbeRun) (executor.ProbeSession, error) {
 	s, err := p.r.Start(ctx, probes.Run{
 		Probes: run.Probes, Namespace: run.Namespace, Engine: run.Engine, EngineUID: run.EngineUID,

@@ -1,0 +1,342 @@
+// Package runner runs chaos experiments from manifests without a control plane — the engine of
+// `chaos-agent run` (CI pipelines) and `chaos-agent check` (the litmus-checker drop-in): it
+// applies ChaosExperiments, creates ChaosEngines, runs an in-process executor, streams progress,
+// and reports verdicts, the resilience score, JUnit XML and JSON.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
+	"github.com/chaos-agent/chaos-agent/internal/score"
+)
+
+// Manifests is what a file holds.
+type Manifests struct {
+	Experiments []*litmus.ChaosExperiment
+	Engines     []*litmus.ChaosEngine
+}
+
+// ErrWorkflow is returned for Argo Workflow manifests, which need the native workflow engine.
+var ErrWorkflow = errors.New("an Argo Workflow: `run` executes ChaosEngines (with their ChaosExperiments); the native workflow engine for Workflow manifests is not implemented yet")
+
+// Parse splits a multi-document YAML file into experiments and engines; anything else is an error.
+func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
+	m := &Manifests{}
+	for i, doc := range splitYAML(data) {
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &tm); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		switch tm.Kind {
+		case "":
+			continue
+		case litmus.KindChaosEngine:
+			var e litmus.ChaosEngine
+			if err := yaml.UnmarshalStrict(doc, &e); err != nil {
+				if err2 := yaml.Unmarshal(doc, &e); err2 != nil {
+					return nil, fmt.Errorf("document %d (ChaosEngine): %w", i+1, err2)
+				}
+			}
+			if e.Namespace == "" || strings.Contains(e.Namespace, "{{") {
+				e.Namespace = defaultNamespace
+			}
+			m.Engines = append(m.Engines, &e)
+		case litmus.KindChaosExperiment:
+			var x litmus.ChaosExperiment
+			if err := yaml.Unmarshal(doc, &x); err != nil {
+				return nil, fmt.Errorf("document %d (ChaosExperiment): %w", i+1, err)
+			}
+			if x.Namespace == "" {
+				x.Namespace = defaultNamespace
+			}
+			m.Experiments = append(m.Experiments, &x)
+		case "Workflow", "CronWorkflow":
+			return nil, fmt.Errorf("document %d is %w", i+1, ErrWorkflow)
+		default:
+			return nil, fmt.Errorf("document %d: kind %q is not a ChaosEngine or ChaosExperiment", i+1, tm.Kind)
+		}
+	}
+	if len(m.Engines) == 0 {
+		return nil, errors.New("no ChaosEngine in the file")
+	}
+	return m, nil
+}
+
+func splitYAML(data []byte) [][]byte {
+	var out [][]byte
+	for _, part := range bytes.Split(append([]byte("\n"), data...), []byte("\n---")) {
+		if len(bytes.TrimSpace(part)) > 0 {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// Options configure a run.
+type Options struct {
+	Clients kube.Clients
+	// Impersonating builds clients for chaos service accounts (executor.ClientFactory).
+	Impersonating executor.ClientFactory
+	Probes        executor.ProbeRunner
+	DryRun        bool          // DRY_RUN=true for every experiment; probes are listed, not run
+	Timeout       time.Duration // overall bound (0: none)
+	Progress      io.Writer     // one line per event
+	Log           *zap.Logger
+}
+
+// FaultResult is one engine's outcome.
+type FaultResult struct {
+	Engine, Namespace, Experiment string
+	Weight                        int
+	Verdict                       string
+	Phase                         string
+	ProbeSuccessPercentage        string
+	FailStep                      string
+	Probes                        []litmus.ProbeStatus
+	Recoveries                    []litmus.PodRecovery
+	Duration                      time.Duration
+}
+
+// Result is a whole run's outcome.
+type Result struct {
+	Faults []FaultResult
+	Score  float64
+}
+
+// Errored reports whether any fault ended in Error.
+func (r *Result) Errored() bool {
+	for _, f := range r.Faults {
+		if f.Verdict == string(litmus.VerdictError) {
+			return true
+		}
+	}
+	return false
+}
+
+// Run applies the manifests, executes every engine and waits for their results. On ctx
+// cancellation (SIGINT) the engines are stopped and their Stopped results reported.
+func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	start := time.Now()
+	namespaces := map[string]bool{}
+	for _, e := range m.Engines {
+		namespaces[e.Namespace] = true
+	}
+	scope := ""
+	if len(namespaces) == 1 {
+		scope = m.Engines[0].Namespace
+	}
+	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic,
+		Clients: o.Impersonating, Probes: o.Probes, Log: o.Log.Named("executor"), Identity: "chaos-agent-run"})
+	if err != nil {
+		return nil, err
+	}
+	exCtx, stopEx := context.WithCancel(context.WithoutCancel(ctx))
+	exDone := make(chan struct{})
+	go func() { defer close(exDone); _ = ex.Run(exCtx) }()
+	defer func() { stopEx(); <-exDone }()
+
+	for _, x := range m.Experiments {
+		if err := apply(ctx, o.Clients, litmus.ChaosExperimentGVR().Resource, x.Namespace, x); err != nil {
+			return nil, fmt.Errorf("ChaosExperiment %s: %w", x.Name, err)
+		}
+	}
+	type started struct {
+		engine *litmus.ChaosEngine
+		uid    types.UID
+	}
+	var runs []started
+	for _, e := range m.Engines {
+		e := e
+		if o.DryRun {
+			for i := range e.Spec.Experiments {
+				x := &e.Spec.Experiments[i]
+				x.Spec.Components.Env = append(x.Spec.Components.Env, envVar("DRY_RUN", "true"))
+				for _, p := range x.Spec.Probe {
+					fmt.Fprintf(o.Progress, "dry run: probe %s (%s, %s) would run\n", p.Name, p.Type, p.Mode)
+				}
+				x.Spec.Probe = nil
+			}
+		}
+		e.Spec.EngineState = litmus.EngineStateActive
+		e.Status = litmus.ChaosEngineStatus{}
+		u, err := litmus.ToUnstructured(e)
+		if err != nil {
+			return nil, err
+		}
+		created, err := o.Clients.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(e.Namespace).Create(ctx, u, metav1.CreateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("create ChaosEngine %s: %w", nameOf(e), err)
+		}
+		e.Name = created.GetName()
+		fmt.Fprintf(o.Progress, "ChaosEngine Name : %s\n", e.Name)
+		runs = append(runs, started{engine: e, uid: created.GetUID()})
+	}
+
+	var waitCtx context.Context = ctx
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	res := &Result{}
+	done := make([]bool, len(runs))
+	pending := len(runs)
+	var stopDeadline time.Time // set once the run is interrupted
+	poll := time.NewTicker(500 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		if waitCtx.Err() != nil && stopDeadline.IsZero() {
+			stopDeadline = time.Now().Add(time.Minute)
+			fmt.Fprintf(o.Progress, "interrupted (%v): stopping the engines\n", context.Cause(waitCtx))
+			for _, r := range runs {
+				stopEngine(context.WithoutCancel(ctx), o.Clients, r.engine)
+			}
+		}
+		for i, r := range runs {
+			if done[i] {
+				continue
+			}
+			printEvents(context.WithoutCancel(ctx), o, r.engine, r.uid, seen, &mu)
+			en, err := getEngine(context.WithoutCancel(ctx), o.Clients, r.engine)
+			if err != nil {
+				continue
+			}
+			if s := en.Status.EngineStatus; s == litmus.EngineStatusCompleted || s == litmus.EngineStatusStopped {
+				done[i] = true
+				pending--
+				res.Faults = append(res.Faults, faultResult(context.WithoutCancel(ctx), o.Clients, en, time.Since(start)))
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		if !stopDeadline.IsZero() && time.Now().After(stopDeadline) {
+			return res, errors.New("interrupted, and the engines did not stop within a minute")
+		}
+		<-poll.C // polling the API every 500 ms; also after an interrupt, until the Stopped results are in
+	}
+	sort.Slice(res.Faults, func(i, j int) bool { return res.Faults[i].Engine < res.Faults[j].Engine })
+	var sf []score.Fault
+	for _, f := range res.Faults {
+		sf = append(sf, score.Fault{Name: f.Engine, Weight: f.Weight, PSP: f.ProbeSuccessPercentage})
+	}
+	res.Score = score.Resilience(sf)
+	if !stopDeadline.IsZero() {
+		return res, fmt.Errorf("interrupted: %w", context.Cause(waitCtx))
+	}
+	return res, nil
+}
+
+func nameOf(e *litmus.ChaosEngine) string {
+	if e.Name != "" {
+		return e.Name
+	}
+	return e.GenerateName + "*"
+}
+
+func apply(ctx context.Context, c kube.Clients, resource, ns string, obj any) error {
+	u, err := litmus.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	api := c.Dynamic.Resource(litmus.GroupVersion().WithResource(resource)).Namespace(ns)
+	_, err = api.Create(ctx, u, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		live, gerr := api.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if gerr != nil {
+			return gerr
+		}
+		u.SetResourceVersion(live.GetResourceVersion())
+		_, err = api.Update(ctx, u, metav1.UpdateOptions{})
+	}
+	return err
+}
+
+func getEngine(ctx context.Context, c kube.Clients, e *litmus.ChaosEngine) (*litmus.ChaosEngine, error) {
+	u, err := c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var en litmus.ChaosEngine
+	return &en, litmus.FromUnstructured(u, &en)
+}
+
+func stopEngine(ctx context.Context, c kube.Clients, e *litmus.ChaosEngine) {
+	_, _ = c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(e.Namespace).Patch(ctx, e.Name, types.MergePatchType,
+		[]byte(`{"spec":{"engineState":"stop"}}`), metav1.PatchOptions{})
+}
+
+func printEvents(ctx context.Context, o Options, e *litmus.ChaosEngine, uid types.UID, seen map[string]bool, mu *sync.Mutex) {
+	evs, err := o.Clients.Kube.CoreV1().Events(e.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	sort.Slice(evs.Items, func(i, j int) bool { return evs.Items[i].LastTimestamp.Before(&evs.Items[j].LastTimestamp) })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ev := range evs.Items {
+		if ev.InvolvedObject.UID != uid && !strings.HasPrefix(ev.InvolvedObject.Name, e.Name+"-") {
+			continue
+		}
+		key := fmt.Sprintf("%s/%d", ev.Name, ev.Count)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		fmt.Fprintf(o.Progress, "%s  %-22s %-26s %s\n", ev.LastTimestamp.Local().Format("15:04:05"), ev.InvolvedObject.Name, ev.Reason, ev.Message)
+	}
+}
+
+func faultResult(ctx context.Context, c kube.Clients, en *litmus.ChaosEngine, d time.Duration) FaultResult {
+	f := FaultResult{Engine: en.Name, Namespace: en.Namespace, Weight: score.Weight(en.Labels["weight"]), Duration: d,
+		ProbeSuccessPercentage: "0"}
+	if len(en.Spec.Experiments) > 0 {
+		f.Experiment = en.Spec.Experiments[0].Name
+	}
+	if len(en.Status.Experiments) > 0 {
+		f.Verdict = string(en.Status.Experiments[0].Verdict)
+	}
+	u, err := c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(en.Namespace).Get(ctx, litmus.ResultName(en.Name, f.Experiment, ""), metav1.GetOptions{})
+	if err != nil {
+		return f
+	}
+	var r litmus.ChaosResult
+	if litmus.FromUnstructured(u, &r) != nil {
+		return f
+	}
+	st := r.Status.ExperimentStatus
+	f.Verdict, f.Phase, f.ProbeSuccessPercentage = string(st.Verdict), string(st.Phase), st.ProbeSuccessPercentage
+	if st.ErrorOutput != nil {
+		f.FailStep = string(st.ErrorOutput.ErrorCode) + " : " + st.ErrorOutput.Reason
+	}
+	f.Probes, f.Recoveries = r.Status.ProbeStatuses, r.Status.Recoveries
+	return f
+}
+
+func envVar(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
