@@ -87,6 +87,9 @@ func NewRootCommand(env Env) *cobra.Command {
 		newVersionCommand(env),
 		newConfigCommand(env),
 		newServeCommand(env),
+		newManifestCommand(env),
+		newRunCommand(env),
+		newCheckCommand(env),
 	)
 	return root
 }
