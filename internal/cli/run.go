@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"github.com/spf13/cobra"
 	"k8s.io/utils/clock"
 
@@ -28,16 +29,16 @@ func newRunCommand(env Env) *cobra.Command {
 	f := runFlags{namespace: "default", output: "table", timeout: 30 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "run -f FILE",
-		Short: "Run ChaosEngines (with their ChaosExperiments) against a cluster, without a control plane; for CI",
-		Long: "run applies the ChaosExperiments of FILE, creates its ChaosEngines, executes them in this process,\n" +
-			"streams their events, prints a result table and the resilience score, and exits non-zero when the\n" +
-			"score is below --min-score or a fault ended in Error. Ctrl-C stops the chaos cleanly.\n" +
-			"Argo Workflow manifests need the native workflow engine, which is not implemented yet.",
+		Short: "Run a chaos Workflow or ChaosEngines against a cluster, without a control plane; for CI",
+		Long: "run executes FILE in this process: a ChaosCenter/ChaosHub chaos Workflow (install, fault and cleanup\n" +
+			"steps, run by chaos-agent's native workflow engine, no Argo controller needed), or ChaosEngines with\n" +
+			"their ChaosExperiments. It streams events, prints a result table and the resilience score, and exits\n" +
+			"non-zero when the score is below --min-score or a fault ended in Error. Ctrl-C stops the chaos cleanly.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd.Context(), env, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.file, "file", "f", "", "manifest file (ChaosEngines and ChaosExperiments; - for stdin)")
+	fl.StringVarP(&f.file, "file", "f", "", "manifest file: a chaos Workflow, or ChaosEngines and ChaosExperiments (- for stdin)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (env KUBECONFIG)")
 	fl.StringVarP(&f.namespace, "namespace", "n", f.namespace, "namespace for objects that name none")
 	fl.Float64Var(&f.minScore, "min-score", 0, "fail (exit 1) when the resilience score is below this")
@@ -78,8 +79,12 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	argo, err := argoclient.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	res, runErr := runner.Run(ctx, m, runner.Options{
-		Clients: clients, Impersonating: kube.NewServiceAccountClients(cfg), Probes: agent.NewProbeRunner(clock.RealClock{}, log),
+		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: agent.NewProbeRunner(clock.RealClock{}, log),
 		DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, Log: log,
 	})
 	if res != nil {

@@ -22,20 +22,22 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
+
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/internal/score"
+	"github.com/chaos-agent/chaos-agent/internal/workflow"
 )
 
 // Manifests is what a file holds.
 type Manifests struct {
 	Experiments []*litmus.ChaosExperiment
 	Engines     []*litmus.ChaosEngine
+	Workflows   []*wfv1.Workflow // chaos Workflows, run by the native workflow engine
 }
-
-// ErrWorkflow is returned for Argo Workflow manifests, which need the native workflow engine.
-var ErrWorkflow = errors.New("an Argo Workflow: `run` executes ChaosEngines (with their ChaosExperiments); the native workflow engine for Workflow manifests is not implemented yet")
 
 // Parse splits a multi-document YAML file into experiments and engines; anything else is an error.
 func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
@@ -68,14 +70,26 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 				x.Namespace = defaultNamespace
 			}
 			m.Experiments = append(m.Experiments, &x)
-		case "Workflow", "CronWorkflow":
-			return nil, fmt.Errorf("document %d is %w", i+1, ErrWorkflow)
+		case "Workflow":
+			var wf wfv1.Workflow
+			if err := yaml.Unmarshal(doc, &wf); err != nil {
+				return nil, fmt.Errorf("document %d (Workflow): %w", i+1, err)
+			}
+			if err := workflow.Validate(&wf); err != nil {
+				return nil, fmt.Errorf("document %d (Workflow %s): %w", i+1, wf.Name, err)
+			}
+			if wf.Namespace == "" {
+				wf.Namespace = defaultNamespace
+			}
+			m.Workflows = append(m.Workflows, &wf)
+		case "CronWorkflow":
+			return nil, fmt.Errorf("document %d is a CronWorkflow: run its workflowSpec as a Workflow", i+1)
 		default:
 			return nil, fmt.Errorf("document %d: kind %q is not a ChaosEngine or ChaosExperiment", i+1, tm.Kind)
 		}
 	}
-	if len(m.Engines) == 0 {
-		return nil, errors.New("no ChaosEngine in the file")
+	if len(m.Engines) == 0 && len(m.Workflows) == 0 {
+		return nil, errors.New("no ChaosEngine or Workflow in the file")
 	}
 	return m, nil
 }
@@ -93,6 +107,7 @@ func splitYAML(data []byte) [][]byte {
 // Options configure a run.
 type Options struct {
 	Clients kube.Clients
+	Argo    argoclient.Interface // for Workflow manifests
 	// Impersonating builds clients for chaos service accounts (executor.ClientFactory).
 	Impersonating executor.ClientFactory
 	Probes        executor.ProbeRunner
@@ -145,9 +160,14 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 	for _, e := range m.Engines {
 		namespaces[e.Namespace] = true
 	}
+	for _, wf := range m.Workflows {
+		namespaces[workflowNamespace(wf)] = true
+	}
 	scope := ""
 	if len(namespaces) == 1 {
-		scope = m.Engines[0].Namespace
+		for ns := range namespaces {
+			scope = ns
+		}
 	}
 	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic,
 		Clients: o.Impersonating, Probes: o.Probes, Log: o.Log.Named("executor"), Identity: "chaos-agent-run"})
@@ -196,6 +216,19 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		runs = append(runs, started{engine: e, uid: created.GetUID()})
 	}
 
+	// Workflows: the native engine runs their steps; their faults' results are collected as they end.
+	var workflowFaults []FaultResult
+	if len(m.Workflows) > 0 {
+		if o.Argo == nil {
+			return nil, errors.New("Workflow manifests need an Argo client")
+		}
+		faults, err := runWorkflows(ctx, m.Workflows, o, start)
+		if err != nil {
+			return nil, err
+		}
+		workflowFaults = faults
+	}
+
 	var waitCtx context.Context = ctx
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -230,7 +263,11 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 			if s := en.Status.EngineStatus; s == litmus.EngineStatusCompleted || s == litmus.EngineStatusStopped {
 				done[i] = true
 				pending--
-				res.Faults = append(res.Faults, faultResult(context.WithoutCancel(ctx), o.Clients, en, time.Since(start)))
+				fr := faultResult(context.WithoutCancel(ctx), o.Clients, en, time.Since(start))
+				if w := r.engine.Labels["weight"]; w != "" {
+					fr.Weight = score.Weight(w)
+				}
+				res.Faults = append(res.Faults, fr)
 			}
 		}
 		if pending == 0 {
@@ -241,6 +278,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		}
 		<-poll.C // polling the API every 500 ms; also after an interrupt, until the Stopped results are in
 	}
+	res.Faults = append(res.Faults, workflowFaults...)
 	sort.Slice(res.Faults, func(i, j int) bool { return res.Faults[i].Engine < res.Faults[j].Engine })
 	var sf []score.Fault
 	for _, f := range res.Faults {
@@ -301,7 +339,12 @@ func printEvents(ctx context.Context, o Options, e *litmus.ChaosEngine, uid type
 	mu.Lock()
 	defer mu.Unlock()
 	for _, ev := range evs.Items {
-		if ev.InvolvedObject.UID != uid && !strings.HasPrefix(ev.InvolvedObject.Name, e.Name+"-") {
+		switch {
+		case uid == "" && e.Name == "":
+			if ev.InvolvedObject.Kind != litmus.KindChaosEngine && ev.InvolvedObject.Kind != litmus.KindChaosResult {
+				continue
+			}
+		case ev.InvolvedObject.UID != uid && !strings.HasPrefix(ev.InvolvedObject.Name, e.Name+"-"):
 			continue
 		}
 		key := fmt.Sprintf("%s/%d", ev.Name, ev.Count)
@@ -340,3 +383,109 @@ func faultResult(ctx context.Context, c kube.Clients, en *litmus.ChaosEngine, d 
 }
 
 func envVar(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
+
+// nativeInstanceID keeps any Argo workflow-controller away from Workflows that `run` drives.
+const nativeInstanceID = "chaos-agent-native"
+
+func workflowNamespace(wf *wfv1.Workflow) string {
+	for _, p := range wf.Spec.Arguments.Parameters {
+		if p.Name == "adminModeNamespace" && p.Value != nil && p.Value.String() != "" {
+			return p.Value.String()
+		}
+	}
+	return wf.Namespace
+}
+
+// runWorkflows creates each Workflow, drives it with the native engine while streaming the
+// chaos events of its namespace, and returns the results of the faults its steps ran (weights
+// from the step templates' weight labels).
+func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start time.Time) ([]FaultResult, error) {
+	var mu sync.Mutex
+	var out []FaultResult
+	weights := map[string]string{} // by ChaosEngine generateName / name
+	for _, wf := range wfs {
+		for _, t := range wf.Spec.Templates {
+			for _, a := range t.Inputs.Artifacts {
+				if a.Raw == nil {
+					continue
+				}
+				if en := parseEngineArtifact(a.Raw.Data); en != nil && en.Kind == litmus.KindChaosEngine {
+					key := en.GenerateName
+					if key == "" {
+						key = en.Name
+					}
+					weights[key] = t.Metadata.Labels["weight"]
+				}
+			}
+		}
+	}
+	eng := &workflow.Engine{Argo: o.Argo, Dynamic: o.Clients.Dynamic, Log: o.Log.Named("workflow"),
+		OnFault: func(en *litmus.ChaosEngine) {
+			f := faultResult(context.WithoutCancel(ctx), o.Clients, en, time.Since(start))
+			w, ok := weights[en.GenerateName]
+			if !ok {
+				w = weights[en.Name]
+			}
+			f.Weight = score.Weight(w)
+			mu.Lock()
+			out = append(out, f)
+			mu.Unlock()
+		}}
+	printCtx, stopPrinting := context.WithCancel(context.WithoutCancel(ctx))
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		seen := map[string]bool{}
+		var pm sync.Mutex
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			for _, wf := range wfs {
+				printEvents(printCtx, o, &litmus.ChaosEngine{ObjectMeta: metav1.ObjectMeta{Namespace: workflowNamespace(wf)}}, "", seen, &pm)
+			}
+			select {
+			case <-printCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	defer func() { stopPrinting(); <-printed }()
+
+	var wg sync.WaitGroup
+	var errs []error
+	for _, wf := range wfs {
+		wf := wf.DeepCopy()
+		if wf.Labels == nil {
+			wf.Labels = map[string]string{}
+		}
+		wf.Labels["workflows.argoproj.io/controller-instanceid"] = nativeInstanceID
+		wf.Status = wfv1.WorkflowStatus{}
+		created, err := o.Argo.ArgoprojV1alpha1().Workflows(wf.Namespace).Create(ctx, wf, metav1.CreateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("create Workflow %s: %w", wf.Name+wf.GenerateName, err)
+		}
+		fmt.Fprintf(o.Progress, "Workflow %s/%s: running its steps with the native workflow engine\n", created.Namespace, created.Name)
+		wg.Go(func() {
+			if err := eng.Run(ctx, created.Namespace, created.Name); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			if final, err := o.Argo.ArgoprojV1alpha1().Workflows(created.Namespace).Get(context.WithoutCancel(ctx), created.Name, metav1.GetOptions{}); err == nil {
+				fmt.Fprintf(o.Progress, "Workflow %s: %s %s\n", created.Name, final.Status.Phase, final.Status.Message)
+			}
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func parseEngineArtifact(data string) *litmus.ChaosEngine {
+	var en litmus.ChaosEngine
+	if yaml.Unmarshal([]byte(data), &en) != nil {
+		return nil
+	}
+	return &en
+}

@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"go.uber.org/zap/zaptest"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -20,6 +23,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/internal/testcluster"
 )
 
@@ -67,9 +71,9 @@ func TestParse(t *testing.T) {
 		engines, exps     int
 	}{
 		{name: "engine and experiment", in: experiment + "---\n" + engineYAML("a", "1", "42"), engines: 1, exps: 1},
-		{name: "workflow", in: "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n", wantErr: "native workflow engine"},
+		{name: "workflow without steps", in: "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n", wantErr: "entrypoint"},
 		{name: "other kind", in: "apiVersion: v1\nkind: Pod\n", wantErr: `kind "Pod"`},
-		{name: "no engine", in: experiment, wantErr: "no ChaosEngine"},
+		{name: "no engine", in: experiment, wantErr: "no ChaosEngine or Workflow"},
 		{name: "bad yaml", in: "kind: [", wantErr: "document 1"},
 	}
 	for _, tc := range tests {
@@ -225,4 +229,73 @@ func TestCheck(t *testing.T) {
 	if !strings.HasPrefix(string(name), "checked-") || !strings.Contains(out.String(), "ChaosEngine Name : "+string(name)) {
 		t.Errorf("saved name %q, output %q", name, out.String())
 	}
+}
+
+// TestRunSeedWorkflow runs the seed tutorial's exact Workflow manifest with the native workflow
+// engine (only the namespace and the probe's URL — a frontend stand-in — are changed): install,
+// pod-delete with the Continuous probe on 2 cartservice replicas, cleanup → score 100.
+func TestRunSeedWorkflow(t *testing.T) {
+	o, ns := setup(t)
+	c := testcluster.Get(t)
+	argo, err := argoclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Argo = argo
+	ctx := t.Context()
+	_, _ = c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "litmus-admin"}}, metav1.CreateOptions{})
+	_, _ = c.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "litmus-admin"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "chaos"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "litmus-admin", Namespace: ns}}}, metav1.CreateOptions{})
+	d := testcluster.Deployment(ns, "cartservice", 2)
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	frontend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
+	defer frontend.Close()
+
+	raw, err := os.ReadFile("testdata/seed-workflow.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := strings.ReplaceAll(string(raw), `"hce"`, `"`+ns+`"`)
+	manifest = strings.ReplaceAll(manifest, `appns: hce`, `appns: `+ns)
+	manifest = strings.ReplaceAll(manifest, `http://frontend/cart`, frontend.URL+"/cart")
+	manifest = strings.ReplaceAll(manifest, `value: \"30\"`, `value: \"6\"`) // shorter than the tutorial's 30 s
+	manifest = strings.ReplaceAll(manifest, `value: \"10\"`, `value: \"2\"`)
+	m, err := Parse([]byte(manifest), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	progress := &syncBuffer{}
+	o.Progress = progress
+	res, err := Run(ctx, m, o)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	if len(res.Faults) != 1 || res.Faults[0].Verdict != "Pass" || res.Score != 100 || res.Faults[0].Weight != 10 {
+		t.Fatalf("result %+v score %v\n%s", res.Faults, res.Score, progress.String())
+	}
+	wf, err := argo.ArgoprojV1alpha1().Workflows(ns).Get(ctx, "my-pod-delete-experiment", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []string
+	for _, n := range wf.Status.Nodes {
+		if n.Type == "Pod" {
+			pods = append(pods, n.DisplayName+"="+string(n.Phase))
+		}
+	}
+	if wf.Status.Phase != "Succeeded" || len(pods) != 3 {
+		t.Errorf("workflow %s, pod nodes %v", wf.Status.Phase, pods)
+	}
+	// The cleanup step deleted the run's engine; the experiment was installed.
+	engines, _ := c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: "workflow_run_id=" + string(wf.UID)})
+	if len(engines.Items) != 0 {
+		t.Errorf("%d engines left after cleanup", len(engines.Items))
+	}
+	if _, err := c.Dynamic.Resource(litmus.ChaosExperimentGVR()).Namespace(ns).Get(ctx, "pod-delete", metav1.GetOptions{}); err != nil {
+		t.Errorf("the install step did not install pod-delete: %v", err)
+	}
+	t.Logf("nodes %v\n%s", pods, progress.String())
 }
