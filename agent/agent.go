@@ -25,6 +25,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/workflow"
 	"github.com/chaos-agent/chaos-agent/subscriber"
 )
 
@@ -126,6 +127,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			cg, cctx := errgroup.WithContext(ctx)
 			cg.Go(func() error { return ex.Run(cctx) })
 			cg.Go(func() error { return sub.Run(cctx) })
+			if cfg.WorkflowEngine == config.WorkflowEngineNative {
+				// No Argo controller: the agent runs the experiment Workflows itself.
+				argo, err := argoclient.NewForConfig(restCfg)
+				if err != nil {
+					return fmt.Errorf("argo client: %w", err)
+				}
+				ctrl := &workflow.Controller{Engine: &workflow.Engine{Argo: argo, Dynamic: clients.Dynamic, Log: a.log.Named("workflow")},
+					Namespace: cfg.Namespace, Selector: "workflows.argoproj.io/controller-instanceid=" + cfg.InfraID, Log: a.log.Named("workflow")}
+				cg.Go(func() error { return ctrl.Run(cctx) })
+			}
 			return cg.Wait()
 		}
 		if !cfg.LeaderElect {
