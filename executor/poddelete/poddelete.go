@@ -481,6 +481,9 @@ func (f *Fault) findReplacement(p *pendingRecovery, now time.Time) (Recovery, bo
 			best = pod
 			break
 		}
+		if w.Kind == "statefulset" {
+			continue // only the pod with the victim's name replaces it
+		}
 		if best == nil || f.seen[pod.UID].Before(f.seen[best.UID]) ||
 			(f.seen[pod.UID].Equal(f.seen[best.UID]) && pod.CreationTimestamp.Before(&best.CreationTimestamp)) {
 			best = pod
