@@ -353,6 +353,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 		return end(err), nil
 	}
 	p := fault.Params()
+	rec.dryRun = p.DryRun
 
 	if len(x.Spec.Probe) > 0 {
 		if e.o.Probes == nil {
@@ -503,6 +504,7 @@ type runRecorder struct {
 	ctx        context.Context
 	engine     objectRef
 	experiment string
+	dryRun     bool
 
 	mu      sync.Mutex
 	skipped []litmus.SkippedVictim
@@ -512,8 +514,19 @@ var _ poddelete.Observer = (*runRecorder)(nil)
 
 func (r *runRecorder) Iteration(n int, victims []*corev1.Pod) {
 	r.e.o.Metrics.iterations.WithLabelValues(r.experiment).Inc()
+	names := make([]string, 0, min(len(victims), 10))
+	for _, v := range victims[:min(len(victims), 10)] {
+		names = append(names, v.Name)
+	}
+	if len(victims) > 10 {
+		names = append(names, fmt.Sprintf("and %d more", len(victims)-10))
+	}
+	prefix := "Injecting " + r.experiment + " chaos on application pod"
+	if r.dryRun {
+		prefix = "Dry run: " + r.experiment + " would delete"
+	}
 	r.e.events.engine(r.ctx, r.engine, r.experiment, litmus.EventReasonChaosInject, corev1.EventTypeNormal,
-		fmt.Sprintf("Injecting %s chaos on application pod (iteration %d, %d victim(s))", r.experiment, n, len(victims)))
+		fmt.Sprintf("%s (iteration %d; victims: %s)", prefix, n, strings.Join(names, ", ")))
 }
 
 func (r *runRecorder) Deleted(v poddelete.Victim) {

@@ -10,6 +10,7 @@ import (
 
 	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/agent"
@@ -85,7 +86,7 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	}
 	res, runErr := runner.Run(ctx, m, runner.Options{
 		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: agent.NewProbeRunner(clock.RealClock{}, log),
-		DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, Log: log,
+		DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
 	})
 	if res != nil {
 		if f.output == "json" {
@@ -173,4 +174,10 @@ func writeFile(name string, write func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+// isTerminal reports whether w is a terminal (then `run` redraws a status line).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

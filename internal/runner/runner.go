@@ -114,7 +114,9 @@ type Options struct {
 	DryRun        bool          // DRY_RUN=true for every experiment; probes are listed, not run
 	Timeout       time.Duration // overall bound (0: none)
 	Progress      io.Writer     // one line per event
-	Log           *zap.Logger
+	// TTY adds a status line, redrawn in place, under the event lines (Progress is a terminal).
+	TTY bool
+	Log *zap.Logger
 }
 
 // FaultResult is one engine's outcome.
@@ -273,10 +275,16 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		if pending == 0 {
 			break
 		}
+		if o.TTY {
+			fmt.Fprintf(o.Progress, "\r\033[K⟳ %d/%d fault(s) running · %s elapsed", pending, len(runs), time.Since(start).Round(time.Second))
+		}
 		if !stopDeadline.IsZero() && time.Now().After(stopDeadline) {
 			return res, errors.New("interrupted, and the engines did not stop within a minute")
 		}
 		<-poll.C // polling the API every 500 ms; also after an interrupt, until the Stopped results are in
+	}
+	if o.TTY {
+		fmt.Fprint(o.Progress, "\r\033[K")
 	}
 	res.Faults = append(res.Faults, workflowFaults...)
 	sort.Slice(res.Faults, func(i, j int) bool { return res.Faults[i].Engine < res.Faults[j].Engine })
@@ -352,6 +360,9 @@ func printEvents(ctx context.Context, o Options, e *litmus.ChaosEngine, uid type
 			continue
 		}
 		seen[key] = true
+		if o.TTY {
+			fmt.Fprint(o.Progress, "\r\033[K") // clear the status line first
+		}
 		fmt.Fprintf(o.Progress, "%s  %-22s %-26s %s\n", ev.LastTimestamp.Local().Format("15:04:05"), ev.InvolvedObject.Name, ev.Reason, ev.Message)
 	}
 }

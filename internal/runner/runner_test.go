@@ -121,6 +121,7 @@ func TestRunPassAndFail(t *testing.T) {
 	o, ns := setup(t)
 	var progress bytes.Buffer
 	o.Progress = &progress
+	o.TTY = true // the status line is drawn between event lines
 	m, err := Parse([]byte(experiment+"---\n"+engineYAML("good", "2", "42")+"---\n"+engineYAML("bad", "2", "41")), ns)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func TestRunPassAndFail(t *testing.T) {
 	if res.Score != 50 || res.Errored() {
 		t.Errorf("score %v errored %v, want 50 and false", res.Score, res.Errored())
 	}
-	for _, want := range []string{"ChaosEngine Name : good-", "ChaosInject", "Summary"} {
+	for _, want := range []string{"ChaosEngine Name : good-", "ChaosInject", "victims: web-", "Summary", "\r\033[K⟳ "} {
 		if !strings.Contains(progress.String(), want) {
 			t.Errorf("progress lacks %q:\n%s", want, progress.String())
 		}
