@@ -107,6 +107,7 @@ ip netns exec "$NETNS" "$CHAOS_AGENT_TEST_KUBECTL" get events -n "$NS" --watch-o
 pids+=($!)
 
 rows=()
+declare -A scores
 for replicas in 1 2; do
 	say "run $replicas: cartservice with $replicas replica(s) — the control plane sends the tutorial's Workflow"
 	kc scale deployment/cartservice -n "$NS" --replicas "$replicas" >/dev/null
@@ -115,6 +116,7 @@ for replicas in 1 2; do
 	out=$(inns bin/democtl --infra "$INFRA" --namespace "$NS" --manifest internal/runner/testdata/seed-workflow.json \
 		--frontend http://127.0.0.1:8088/cart --notify "demo-run-$replicas" --timeout 150s | tee /dev/stderr)
 	read -r _ phase verdict probe psp score <<<"$(grep '^RESULT' <<<"$out")"
+	scores[$replicas]=$score
 	rows+=("$(printf '%-9s %-30s %-8s %-9s %-5s %s' "$replicas" "$phase" "$verdict" "$probe" "$psp" "$score")")
 done
 
@@ -123,5 +125,9 @@ printf '%-9s %-30s %-8s %-9s %-5s %s\n' REPLICAS 'RUN PHASE' VERDICT PROBE PSP '
 for r in "${rows[@]}"; do echo "$r"; done
 echo
 echo "Resilience score = Σ weight·probeSuccessPercentage / Σ weight (one fault, weight 10)."
+if [[ ${scores[1]:-} != 0 || ${scores[2]:-} != 100 ]]; then
+	echo "UNEXPECTED: scores ${scores[1]:-none} (1 replica) and ${scores[2]:-none} (2 replicas), want 0 and 100" >&2
+	exit 1
+fi
 echo "The tutorial's conclusion holds: one cartservice replica is not resilient to pod deletion; two are."
 echo "Demo took $((SECONDS - t0)) s. Logs: /tmp/chaos-agent-demo-agent.log, /tmp/chaos-agent-demo-devcp.log"

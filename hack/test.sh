@@ -51,6 +51,9 @@ run_args=()
 CHAOS_AGENT_REQUIRE_CLUSTER=1 GOPROXY=off GOFLAGS=-mod=readonly \
 	ip netns exec "$NETNS" go test -race -count=1 -p 1 -timeout 30m "${run_args[@]}" $TEST_PKGS
 
+step "the demo (make demo), which must end with scores 0 and 100"
+NETNS=chaos-agent-demo hack/demo.sh
+
 step "fuzzing (a short run of every fuzz target, from the checked-in seed corpus)"
 FUZZTIME=${FUZZTIME:-10s}
 for target in subscriber:FuzzDecodeFrame subscriber:FuzzParseManifest subscriber:FuzzRequestType subscriber:FuzzHandleAction probes:FuzzComparator; do

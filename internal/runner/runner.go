@@ -472,6 +472,9 @@ func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start ti
 		}
 		wf.Labels["workflows.argoproj.io/controller-instanceid"] = nativeInstanceID
 		wf.Status = wfv1.WorkflowStatus{}
+		if wf.Name != "" { // every run is a new Workflow, named as ChaosCenter names runs
+			wf.Name = fmt.Sprintf("%s-%d", wf.Name, time.Now().UnixMilli())
+		}
 		created, err := o.Argo.ArgoprojV1alpha1().Workflows(wf.Namespace).Create(ctx, wf, metav1.CreateOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("create Workflow %s: %w", wf.Name+wf.GenerateName, err)

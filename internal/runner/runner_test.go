@@ -277,10 +277,11 @@ func TestRunSeedWorkflow(t *testing.T) {
 	if len(res.Faults) != 1 || res.Faults[0].Verdict != "Pass" || res.Score != 100 || res.Faults[0].Weight != 10 {
 		t.Fatalf("result %+v score %v\n%s", res.Faults, res.Score, progress.String())
 	}
-	wf, err := argo.ArgoprojV1alpha1().Workflows(ns).Get(ctx, "my-pod-delete-experiment", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
+	wfs, err := argo.ArgoprojV1alpha1().Workflows(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(wfs.Items) != 1 || !strings.HasPrefix(wfs.Items[0].Name, "my-pod-delete-experiment-") {
+		t.Fatalf("workflows %v (%v)", wfs, err)
 	}
+	wf := &wfs.Items[0]
 	var pods []string
 	for _, n := range wf.Status.Nodes {
 		if n.Type == "Pod" {

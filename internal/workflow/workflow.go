@@ -223,6 +223,10 @@ func (e *Engine) Run(ctx context.Context, namespace, name string) error {
 		prev = gid
 	}
 	switch {
+	case ctx.Err() != nil:
+		// Interrupted (SIGINT in `run`, agent shutdown): marked stopped as Argo marks a stopped run.
+		r.update(ctx, func(w *wfv1.Workflow) { w.Spec.Shutdown = wfv1.ShutdownStrategyStop })
+		r.finish(ctx, wfv1.WorkflowFailed, "Stopped with strategy 'Stop'")
 	case r.shutdown(ctx):
 		r.finish(ctx, wfv1.WorkflowFailed, "Stopped with strategy 'Stop'")
 	case failed != nil:
