@@ -127,14 +127,8 @@ func (o Options) Validate() error {
 		add("namespace %q: %s", o.Namespace, msg)
 	}
 	if o.ServerAddr != "" {
-		u, err := url.Parse(o.ServerAddr)
-		switch {
-		case err != nil:
-			add("server-addr: %w", err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			add("server-addr %q: scheme must be http or https", o.ServerAddr)
-		case u.Host == "":
-			add("server-addr %q: no host", o.ServerAddr)
+		if err := config.CheckServerAddr(o.ServerAddr); err != nil {
+			add("%w", err)
 		}
 		if o.InfraID == "" {
 			add("infra-id is required with a server address")

@@ -215,14 +215,8 @@ func (c *Config) Validate() error {
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	if c.ServerAddr != "" {
-		u, err := url.Parse(c.ServerAddr)
-		switch {
-		case err != nil:
-			add("server-addr: %w", err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			add("server-addr %q: scheme must be http or https", c.ServerAddr)
-		case u.Host == "":
-			add("server-addr %q: no host", c.ServerAddr)
+		if err := CheckServerAddr(c.ServerAddr); err != nil {
+			errs = append(errs, err)
 		}
 		if c.InfraID == "" {
 			add("infra-id (INFRA_ID) is required with a server address")
@@ -276,6 +270,20 @@ func (c *Config) Validate() error {
 		add("log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// CheckServerAddr checks a control-plane address: an absolute http or https URL with a host.
+func CheckServerAddr(addr string) error {
+	u, err := url.Parse(addr)
+	switch {
+	case err != nil:
+		return fmt.Errorf("server-addr: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("server-addr %q: scheme must be http or https", addr)
+	case u.Host == "":
+		return fmt.Errorf("server-addr %q: no host", addr)
+	}
+	return nil
 }
 
 func checkPEM(b64 string) error {
