@@ -157,6 +157,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	o.Progress = &lockedWriter{w: o.Progress} // several goroutines report progress
 	start := time.Now()
 	namespaces := map[string]bool{}
 	for _, e := range m.Engines {
@@ -502,4 +503,16 @@ func parseEngineArtifact(data string) *litmus.ChaosEngine {
 		return nil
 	}
 	return &en
+}
+
+// lockedWriter serializes writes (progress lines come from several goroutines).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
