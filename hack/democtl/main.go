@@ -70,7 +70,7 @@ func run() error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("sending the Workflow: HTTP %d", resp.StatusCode)
 	}
-	fmt.Printf("   cp     sent Workflow %s (create, notify_id %s)\n", name, *notify)
+	fmt.Fprintf(os.Stderr, "   cp     sent Workflow %s (create, notify_id %s)\n", name, *notify)
 
 	seen := 0
 	for time.Now().Before(deadline) {
@@ -92,11 +92,11 @@ func run() error {
 		}
 		for _, i := range mine[min(seen, len(mine)):] {
 			r := runs[i]
-			fmt.Printf("   cp     run event: phase %-10s %s\n", r.Phase, nodesLine(r.Execution))
+			fmt.Fprintf(os.Stderr, "   cp     run event: phase %-10s %s\n", r.Phase, nodesLine(r.Execution))
 			if r.Completed {
 				verdict, probe, psp := chaosData(r.Execution)
 				s := score.Resilience([]score.Fault{{Name: "pod-delete-ji5", Weight: 10, PSP: psp}})
-				fmt.Printf("RESULT %s %s %s %s %.0f\n", r.Phase, verdict, probe, psp, s)
+				fmt.Printf("RESULT %s %s %s %s %.0f\n", r.Phase, verdict, probe, psp, s) // stdout: for the demo script
 				return nil
 			}
 		}
