@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -128,14 +127,8 @@ func New(o Options) (*Executor, error) {
 		// Nodes are cluster-scoped: only a cluster-wide install may read them (NODE_LABEL).
 		e.listers.Nodes = e.pods.Core().V1().Nodes().Lister()
 	}
-	// The caches keep no managed fields: they are large and nothing here reads them.
 	for _, inf := range []cache.SharedIndexInformer{e.engines, e.results, e.pods.Core().V1().Pods().Informer(), e.pods.Apps().V1().ReplicaSets().Informer()} {
-		_ = inf.SetTransform(func(obj any) (any, error) {
-			if m, ok := obj.(metav1.Object); ok {
-				m.SetManagedFields(nil)
-			}
-			return obj, nil
-		})
+		_ = inf.SetTransform(kube.StripManagedFields)
 	}
 	e.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "chaosengines"})

@@ -363,13 +363,11 @@ func (s *Subscriber) findWorkflow(uid string) (*wfv1.Workflow, error) {
 	if uid == "" {
 		return nil, errors.New("no workflow UID given")
 	}
-	for _, obj := range s.workflowStore().List() {
-		wf, ok := obj.(*wfv1.Workflow)
-		if ok && string(wf.UID) == uid && wf.Namespace == s.o.Namespace {
-			return wf, nil
-		}
+	wf, err := s.findWorkflowAnywhere(uid)
+	if err != nil || wf.Namespace != s.o.Namespace {
+		return nil, fmt.Errorf("no Workflow with UID %s in namespace %s", uid, s.o.Namespace)
 	}
-	return nil, fmt.Errorf("no Workflow with UID %s in namespace %s", uid, s.o.Namespace)
+	return wf, nil
 }
 
 // stopRun stops one run: its ChaosEngines go to engineState stop, the Workflow is shut down with
@@ -401,18 +399,16 @@ func selectorFor(key, value string) (string, error) {
 	return labels.NewSelector().Add(*r).String(), nil
 }
 
+// stopEngines sets engineState stop on the run's ChaosEngines in the agent's namespace (found in
+// the watcher's cache, which holds every engine labelled workflow_run_id).
 func (s *Subscriber) stopEngines(ctx context.Context, uid string) error {
-	sel, err := selectorFor(labelWorkflowRunID, uid)
-	if err != nil {
-		return err
-	}
 	api := s.o.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(s.o.Namespace)
-	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
-		return fmt.Errorf("list ChaosEngines of run %s: %w", uid, err)
-	}
 	var errs []error
-	for _, en := range list.Items {
+	for _, obj := range s.w.engines.GetStore().List() {
+		en, ok := obj.(*unstructured.Unstructured)
+		if !ok || en.GetNamespace() != s.o.Namespace || en.GetLabels()[labelWorkflowRunID] != uid {
+			continue
+		}
 		if _, err := api.Patch(ctx, en.GetName(), types.MergePatchType, []byte(`{"spec":{"engineState":"stop"}}`), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("stop ChaosEngine %s: %w", en.GetName(), err))
 		}
@@ -436,17 +432,12 @@ func (s *Subscriber) deleteExperiment(ctx context.Context, experimentID string) 
 	if experimentID == "" {
 		return errors.New("delete experiment: no experiment ID given")
 	}
-	sel, err := selectorFor(labelWorkflowID, experimentID)
-	if err != nil {
-		return fmt.Errorf("delete experiment: %w", err)
-	}
-	list, err := s.o.Argo.ArgoprojV1alpha1().Workflows(s.o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
-		return fmt.Errorf("list Workflows of experiment %s: %w", experimentID, err)
-	}
 	var errs []error
-	for i := range list.Items {
-		wf := &list.Items[i]
+	for _, obj := range s.workflowStore().List() {
+		wf, ok := obj.(*wfv1.Workflow)
+		if !ok || wf.Namespace != s.o.Namespace || wf.Labels[labelWorkflowID] != experimentID {
+			continue
+		}
 		errs = append(errs, s.stopEngines(ctx, string(wf.UID)))
 		if err := s.o.Argo.ArgoprojV1alpha1().Workflows(wf.Namespace).Delete(ctx, wf.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete Workflow %s: %w", wf.Name, err))

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
@@ -115,17 +116,9 @@ func (s *Subscriber) newWatcher() *watcher {
 		return obj, nil
 	})
 	for _, inf := range []cache.SharedIndexInformer{w.engines, w.results} {
-		_ = inf.SetTransform(stripManagedFields)
+		_ = inf.SetTransform(kube.StripManagedFields)
 	}
 	return w
-}
-
-// stripManagedFields is an informer transform that drops metadata.managedFields.
-func stripManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
 }
 
 // watch runs the informers until ctx ends and turns every change into a run event.

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/executor/target"
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
@@ -490,23 +491,11 @@ func (f *Fault) findReplacement(p *pendingRecovery, now time.Time) (Recovery, bo
 		}
 	}
 	// Only the oldest new pod may be this victim's: if it is not Ready yet, wait for it.
-	if best == nil || !podReady(best) {
+	if best == nil || !kube.PodReady(best) {
 		return Recovery{}, false
 	}
 	f.claimed[best.UID] = true
 	return Recovery{Victim: p.victim, Replacement: best.Name, ReadyAt: now, Recovered: true}, true
-}
-
-func podReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func allReady(pods []*corev1.Pod) error {
@@ -519,7 +508,7 @@ func allReady(pods []*corev1.Pod) error {
 				return fmt.Errorf("container %s of pod %s/%s is not ready", c.Name, p.Namespace, p.Name)
 			}
 		}
-		if !podReady(p) {
+		if !kube.PodReady(p) {
 			return fmt.Errorf("pod %s/%s is not Ready", p.Namespace, p.Name)
 		}
 	}

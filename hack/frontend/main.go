@@ -14,11 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 func main() {
@@ -55,7 +56,7 @@ func run(kubeconfig, namespace, selector, addr string) error {
 	mux.HandleFunc("/cart", func(w http.ResponseWriter, _ *http.Request) {
 		list, _ := pods.Pods(namespace).List(sel)
 		for _, p := range list {
-			if ready(p) {
+			if kube.PodReady(p) {
 				fmt.Fprintln(w, "cart: ok (served by", p.Name+")")
 				return
 			}
@@ -69,16 +70,4 @@ func run(kubeconfig, namespace, selector, addr string) error {
 		return err
 	}
 	return nil
-}
-
-func ready(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

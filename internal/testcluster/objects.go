@@ -5,6 +5,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 // Deployment returns a Deployment of `replicas` pods labelled app=name. Its pods never run a
@@ -31,14 +33,4 @@ func Deployment(namespace, name string, replicas int32) *appsv1.Deployment {
 }
 
 // PodReady reports whether a pod is Running, Ready and not being deleted.
-func PodReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func PodReady(p *corev1.Pod) bool { return kube.PodReady(p) }
