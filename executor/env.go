@@ -8,9 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 // experimentEnv assembles an experiment's environment with upstream's precedence (lowest to
@@ -18,7 +19,7 @@ import (
 // env, then the status-check settings. Empty engine-derived values are skipped. Variables with
 // valueFrom are resolved from ConfigMaps and Secrets in the engine's namespace with the chaos
 // service account's permissions.
-func experimentEnv(ctx context.Context, client kubernetes.Interface, e *litmus.ChaosEngine, x *litmus.ChaosExperiment, ee *litmus.EngineExperiment) (map[string]string, error) {
+func experimentEnv(ctx context.Context, client kube.Interface, e *litmus.ChaosEngine, x *litmus.ChaosExperiment, ee *litmus.EngineExperiment) (map[string]string, error) {
 	env := map[string]string{}
 	set := func(k, v string) {
 		if v != "" {
@@ -61,7 +62,7 @@ func experimentEnv(ctx context.Context, client kubernetes.Interface, e *litmus.C
 	return env, nil
 }
 
-func envValue(ctx context.Context, client kubernetes.Interface, ns string, v corev1.EnvVar) (string, error) {
+func envValue(ctx context.Context, client kube.Interface, ns string, v corev1.EnvVar) (string, error) {
 	if v.ValueFrom == nil {
 		return v.Value, nil
 	}

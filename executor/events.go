@@ -9,10 +9,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 // events writes core/v1 Events on ChaosEngines and ChaosResults the way upstream Litmus does,
@@ -21,7 +22,7 @@ import (
 // named <Reason><experiment pod> and created once. Failing to write an event is logged, never
 // fatal to the experiment.
 type events struct {
-	client    kubernetes.Interface
+	client    kube.Interface
 	clock     clock.Clock
 	component string // source.component
 	log       *zap.Logger

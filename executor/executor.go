@@ -20,13 +20,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/executor/target"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
@@ -42,7 +39,7 @@ type Options struct {
 	// Namespace limits the executor to one namespace (namespace-scoped install); "" watches
 	// engines in every namespace and may target pods anywhere (cluster scope).
 	Namespace string
-	Kube      kubernetes.Interface // the agent's own identity: caches, results, events, engine status
+	Kube      kube.Interface // the agent's own identity: caches, results, events, engine status
 	Dynamic   dynamic.Interface
 	Clients   ClientFactory // the engines' chaos service accounts
 	Probes    ProbeRunner   // nil: engines with probes end in Error
@@ -66,8 +63,7 @@ type Executor struct {
 	engines  cache.SharedIndexInformer
 	results  cache.SharedIndexInformer // for the exporter
 	synced   atomic.Bool
-	pods     informers.SharedInformerFactory
-	listers  target.Listers
+	targets  *targetCaches
 	queue    workqueue.TypedRateLimitingInterface[string]
 	events   *events
 	writer   *results
@@ -118,16 +114,8 @@ func New(o Options) (*Executor, error) {
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace, nil)
 	e.engines = dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
 	e.results = dynFactory.ForResource(litmus.ChaosResultGVR()).Informer()
-	e.pods = informers.NewSharedInformerFactoryWithOptions(o.Kube, o.ResyncPeriod, informers.WithNamespace(o.Namespace))
-	e.listers = target.Listers{
-		Pods:        e.pods.Core().V1().Pods().Lister(),
-		ReplicaSets: e.pods.Apps().V1().ReplicaSets().Lister(),
-	}
-	if o.Namespace == "" {
-		// Nodes are cluster-scoped: only a cluster-wide install may read them (NODE_LABEL).
-		e.listers.Nodes = e.pods.Core().V1().Nodes().Lister()
-	}
-	for _, inf := range []cache.SharedIndexInformer{e.engines, e.results, e.pods.Core().V1().Pods().Informer(), e.pods.Apps().V1().ReplicaSets().Informer()} {
+	e.targets = newTargetCaches(o.Kube, o.Namespace, o.ResyncPeriod)
+	for _, inf := range []cache.SharedIndexInformer{e.engines, e.results} {
 		_ = inf.SetTransform(kube.StripManagedFields)
 	}
 	e.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -169,14 +157,12 @@ func (e *Executor) Run(ctx context.Context) error {
 	defer stopInformers()
 	go e.engines.RunWithContext(informerCtx)
 	go e.results.RunWithContext(informerCtx)
-	e.pods.Start(informerCtx.Done()) // the informers behind e.listers, created in New
+	e.targets.run(informerCtx) // the informers behind the target listers, created in New
 	if !cache.WaitForCacheSync(ctx.Done(), e.engines.HasSynced, e.results.HasSynced) {
 		return fmt.Errorf("engine cache never synced: %w", context.Cause(ctx))
 	}
-	for typ, ok := range e.pods.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("%v cache never synced: %w", typ, context.Cause(ctx))
-		}
+	if !cache.WaitForCacheSync(ctx.Done(), e.targets.hasSynced) {
+		return fmt.Errorf("pod cache never synced: %w", context.Cause(ctx))
 	}
 	e.synced.Store(true)
 	e.log.Info("executor caches synced")

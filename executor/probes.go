@@ -6,10 +6,11 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 // ProbeRunner evaluates an experiment's resilience probes (package probes implements it).
@@ -31,7 +32,7 @@ type ProbeRun struct {
 	// StatusCheckDelay and StatusCheckTimeout bound waits for async probes and probe pods.
 	StatusCheckDelay, StatusCheckTimeout time.Duration
 	// Clients acting as the engine's chaos service account.
-	Kube           kubernetes.Interface
+	Kube           kube.Interface
 	Dynamic        dynamic.Interface
 	RESTConfig     *rest.Config
 	ServiceAccount string

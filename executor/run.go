@@ -345,7 +345,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 
 	rnd := e.o.NewRand()
 	fault, err := poddelete.New(poddelete.Deps{
-		Client: clients.Kube, Selector: target.NewSelector(e.listers, rnd), Entries: entries, DefaultNamespace: engine.Namespace,
+		Client: clients.Kube, Selector: target.NewSelector(e.targets.listers, rnd), Entries: entries, DefaultNamespace: engine.Namespace,
 		Clock: e.o.Clock, Rand: rnd, Observer: rec, Log: log,
 	}, env)
 	if err != nil {

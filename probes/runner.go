@@ -12,11 +12,12 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 // ShellFunc runs an inline cmdProbe command. ctx carries the probe timeout; the command
@@ -78,7 +79,7 @@ type Run struct {
 	// for the Continuous/OnChaos loops to end. Defaults 2s and 180s (litmus defaults).
 	StatusCheckDelay, StatusCheckTimeout time.Duration
 	// Kube and Dynamic act as the engine's chaos service account (source pods, k8sProbe).
-	Kube    kubernetes.Interface
+	Kube    kube.Interface
 	Dynamic dynamic.Interface
 	// RESTConfig is the configuration behind Kube, needed to exec into source pods.
 	RESTConfig *rest.Config

@@ -155,19 +155,22 @@ func BenchmarkAgentRSS(b *testing.B) {
 		}
 	}
 	bin := filepath.Join(b.TempDir(), "chaos-agent")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/chaos-agent/chaos-agent/cmd/chaos-agent").CombinedOutput(); err != nil {
+	// Built as released (Makefile, Dockerfile): static, without symbol tables.
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/chaos-agent/chaos-agent/cmd/chaos-agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	b.ResetTimer()
 	for range b.N {
 		cmd := exec.CommandContext(ctx, bin, "serve", "--kubeconfig", c.Kubeconfig, "--namespace", ns, "--server-addr", cp.URL(),
-			"--infra-id", benchInfra, "--metrics-addr", "127.0.0.1:18399", "--health-addr", "", "--log-level", "warn")
+			"--infra-id", benchInfra, "--metrics-addr", "127.0.0.1:18399", "--health-addr", "", "--log-level", "warn", "--profiling")
 		cmd.Env = append(os.Environ(), "ACCESS_KEY="+initialKey, "IS_INFRA_CONFIRMED=true")
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
 		testcluster.Eventually(b, 120*time.Second, "every run sent", func(context.Context) (bool, error) { return len(cp.Runs()) >= workflows, nil })
-		time.Sleep(2 * time.Second) // settle
+		time.Sleep(10 * time.Second) // settle
 		rss, hwm, anon, file := procMemory(b, cmd.Process.Pid)
 		if resp, err := http.Get("http://127.0.0.1:18399/metrics"); err == nil {
 			body, _ := io.ReadAll(resp.Body)
@@ -176,6 +179,12 @@ func BenchmarkAgentRSS(b *testing.B) {
 				if strings.HasPrefix(l, "go_memstats_heap_inuse_bytes") || strings.HasPrefix(l, "go_memstats_sys_bytes") || strings.HasPrefix(l, "go_memstats_heap_alloc_bytes") || strings.HasPrefix(l, "go_goroutines") {
 					b.Log(l)
 				}
+			}
+		}
+		if dir := os.Getenv("CHAOS_AGENT_BENCH_PROFILES"); dir != "" {
+			saveProfile(b, "http://127.0.0.1:18399/debug/pprof/heap?gc=1", filepath.Join(dir, "agent-heap.pprof"))
+			if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", cmd.Process.Pid)); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, "agent-smaps.txt"), raw, 0o644)
 			}
 		}
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -211,4 +220,21 @@ func procMemory(b *testing.B, pid int) (rss, hwm, anon, file float64) {
 		}
 	}
 	return rss, hwm, anon, file
+}
+
+// saveProfile stores the profile served at url in file (for `go tool pprof`).
+func saveProfile(b *testing.B, url, file string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatalf("profile: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("profile: %v (HTTP %d)", err, resp.StatusCode)
+	}
+	if err := os.WriteFile(file, raw, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("heap profile of the agent: %s", file)
 }

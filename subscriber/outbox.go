@@ -14,7 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 // Record is one run event waiting for the control plane. Request is the ExperimentRunRequest
@@ -317,13 +318,13 @@ func (m *MemoryStore) Save(_ context.Context, recs []Record) error {
 // ConfigMapStore keeps the outbox in a ConfigMap in the agent's namespace, so that events
 // survive agent restarts and rescheduling.
 type ConfigMapStore struct {
-	kube      kubernetes.Interface
+	kube      kube.Interface
 	namespace string
 	name      string
 }
 
 // NewConfigMapStore returns a store in ConfigMap namespace/name (created on first save).
-func NewConfigMapStore(kube kubernetes.Interface, namespace, name string) *ConfigMapStore {
+func NewConfigMapStore(kube kube.Interface, namespace, name string) *ConfigMapStore {
 	return &ConfigMapStore{kube: kube, namespace: namespace, name: name}
 }
 

@@ -9,7 +9,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 // PolicyConfigMapName is the cluster owner's policy, which the agent enforces on every action
@@ -31,13 +32,13 @@ type Policy struct {
 
 // PolicySource reads the policy ConfigMap.
 type PolicySource struct {
-	kube      kubernetes.Interface
+	kube      kube.Interface
 	namespace string
 	name      string
 }
 
 // NewPolicySource reads the policy from ConfigMap namespace/name.
-func NewPolicySource(kube kubernetes.Interface, namespace, name string) *PolicySource {
+func NewPolicySource(kube kube.Interface, namespace, name string) *PolicySource {
 	return &PolicySource{kube: kube, namespace: namespace, name: name}
 }
 

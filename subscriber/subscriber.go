@@ -16,8 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
+
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
 // Names of the upstream install's objects the agent reads and writes.
@@ -38,7 +39,7 @@ type Options struct {
 	StartTime    time.Time // Workflows created earlier are ignored
 	PodName      string
 
-	Kube    kubernetes.Interface
+	Kube    kube.Interface
 	Dynamic dynamic.Interface
 	Argo    argoclient.Interface
 	Mapper  meta.RESTMapper

@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/executor/target"
@@ -83,7 +82,7 @@ func (r Recovery) Seconds() float64 { return r.ReadyAt.Sub(r.DeletedAt).Seconds(
 
 // Deps are what the fault needs; all are required but Log.
 type Deps struct {
-	Client   kubernetes.Interface // acts as the engine's chaosServiceAccount
+	Client   kube.Interface // acts as the engine's chaosServiceAccount
 	Selector Selector
 	Entries  []target.Entry // the engine's targets
 	// DefaultNamespace is where TARGET_PODS live when no entry names a namespace.

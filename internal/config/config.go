@@ -63,6 +63,7 @@ type Config struct {
 	// Serving and lifecycle.
 	MetricsAddr     string        // Prometheus /metrics
 	HealthAddr      string        // /healthz and /readyz
+	Profiling       bool          // /debug/pprof on the metrics address
 	LeaderElect     bool          // run one active replica
 	ShutdownTimeout time.Duration // budget for stopping faults and flushing events on exit
 	WorkflowEngine  string        // argo | native
@@ -150,6 +151,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	bind("metrics-addr", "CHAOS_AGENT_METRICS_ADDR")
 	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "address of /healthz and /readyz; empty disables them")
 	bind("health-addr", "CHAOS_AGENT_HEALTH_ADDR")
+	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "serve Go profiles under /debug/pprof/ on the metrics address")
+	bind("profiling", "CHAOS_AGENT_PROFILING")
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect one active replica through a Lease in the agent's namespace")
 	bind("leader-elect", "CHAOS_AGENT_LEADER_ELECT")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed to stop faults and flush events on exit")

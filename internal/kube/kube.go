@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"sync"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
+	appsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
+	coordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	corev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	policyv1 "k8s.io/client-go/kubernetes/typed/policy/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -59,18 +63,79 @@ func Impersonate(cfg *rest.Config, namespace, serviceAccount string) *rest.Confi
 	return c
 }
 
+// Interface is the part of the Kubernetes API the agent uses: the API groups of its targets,
+// results, events, outbox and leader lease. kubernetes.Interface (and its fake) satisfy it; the
+// agent itself builds a Clientset of just these groups, which keeps the generated clients and
+// caches of the other fifty-odd groups out of its memory.
+type Interface interface {
+	CoreV1() corev1.CoreV1Interface
+	AppsV1() appsv1.AppsV1Interface
+	PolicyV1() policyv1.PolicyV1Interface
+	CoordinationV1() coordinationv1.CoordinationV1Interface
+	Discovery() discovery.DiscoveryInterface
+}
+
+// Clientset implements Interface with one HTTP client shared by its groups.
+type Clientset struct {
+	core         *corev1.CoreV1Client
+	apps         *appsv1.AppsV1Client
+	policy       *policyv1.PolicyV1Client
+	coordination *coordinationv1.CoordinationV1Client
+	discovery    *discovery.DiscoveryClient
+}
+
+// NewClientset builds a Clientset for cfg.
+func NewClientset(cfg *rest.Config) (*Clientset, error) {
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes HTTP client: %w", err)
+	}
+	var cs Clientset
+	if cs.core, err = corev1.NewForConfigAndClient(cfg, httpClient); err != nil {
+		return nil, fmt.Errorf("core/v1 client: %w", err)
+	}
+	if cs.apps, err = appsv1.NewForConfigAndClient(cfg, httpClient); err != nil {
+		return nil, fmt.Errorf("apps/v1 client: %w", err)
+	}
+	if cs.policy, err = policyv1.NewForConfigAndClient(cfg, httpClient); err != nil {
+		return nil, fmt.Errorf("policy/v1 client: %w", err)
+	}
+	if cs.coordination, err = coordinationv1.NewForConfigAndClient(cfg, httpClient); err != nil {
+		return nil, fmt.Errorf("coordination/v1 client: %w", err)
+	}
+	if cs.discovery, err = discovery.NewDiscoveryClientForConfigAndClient(cfg, httpClient); err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	return &cs, nil
+}
+
+// CoreV1 implements Interface.
+func (c *Clientset) CoreV1() corev1.CoreV1Interface { return c.core }
+
+// AppsV1 implements Interface.
+func (c *Clientset) AppsV1() appsv1.AppsV1Interface { return c.apps }
+
+// PolicyV1 implements Interface.
+func (c *Clientset) PolicyV1() policyv1.PolicyV1Interface { return c.policy }
+
+// CoordinationV1 implements Interface.
+func (c *Clientset) CoordinationV1() coordinationv1.CoordinationV1Interface { return c.coordination }
+
+// Discovery implements Interface.
+func (c *Clientset) Discovery() discovery.DiscoveryInterface { return c.discovery }
+
 // Clients is a set of clients acting as one identity.
 type Clients struct {
-	Kube    kubernetes.Interface
+	Kube    Interface
 	Dynamic dynamic.Interface
 	Config  *rest.Config
 }
 
 // NewClients builds the clients for cfg.
 func NewClients(cfg *rest.Config) (Clients, error) {
-	k, err := kubernetes.NewForConfig(cfg)
+	k, err := NewClientset(cfg)
 	if err != nil {
-		return Clients{}, fmt.Errorf("kubernetes client: %w", err)
+		return Clients{}, err
 	}
 	d, err := dynamic.NewForConfig(cfg)
 	if err != nil {

@@ -1,0 +1,86 @@
+package executor
+
+import (
+	"context"
+	"time"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/chaos-agent/chaos-agent/executor/target"
+	"github.com/chaos-agent/chaos-agent/internal/kube"
+)
+
+// targetCaches are the informers target selection reads: pods and ReplicaSets in the executor's
+// scope, and nodes in a cluster-wide install. They are built directly on the typed clients (not
+// through client-go's all-groups informer factory) and cache objects without managed fields.
+type targetCaches struct {
+	informers []cache.SharedIndexInformer
+	listers   target.Listers
+}
+
+func newTargetCaches(client kube.Interface, namespace string, resync time.Duration) *targetCaches {
+	c := &targetCaches{}
+	pods := c.add(client, &corev1.Pod{}, resync,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Pods(namespace).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return client.CoreV1().Pods(namespace).Watch(ctx, o)
+		})
+	replicaSets := c.add(client, &appsv1.ReplicaSet{}, resync,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.AppsV1().ReplicaSets(namespace).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return client.AppsV1().ReplicaSets(namespace).Watch(ctx, o)
+		})
+	c.listers = target.Listers{
+		Pods:        corelisters.NewPodLister(pods.GetIndexer()),
+		ReplicaSets: appslisters.NewReplicaSetLister(replicaSets.GetIndexer()),
+	}
+	if namespace == "" {
+		// Nodes are cluster-scoped: only a cluster-wide install may read them (NODE_LABEL).
+		nodes := c.add(client, &corev1.Node{}, resync,
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return client.CoreV1().Nodes().List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return client.CoreV1().Nodes().Watch(ctx, o)
+			})
+		c.listers.Nodes = corelisters.NewNodeLister(nodes.GetIndexer())
+	}
+	return c
+}
+
+func (c *targetCaches) add(client kube.Interface, obj runtime.Object, resync time.Duration,
+	list cache.ListWithContextFunc, watch cache.WatchFuncWithContext) cache.SharedIndexInformer {
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: watch}, client)
+	inf := cache.NewSharedIndexInformer(lw, obj, resync, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	_ = inf.SetTransform(kube.StripManagedFields)
+	c.informers = append(c.informers, inf)
+	return inf
+}
+
+// run starts the informers; they stop when ctx ends.
+func (c *targetCaches) run(ctx context.Context) {
+	for _, inf := range c.informers {
+		go inf.RunWithContext(ctx)
+	}
+}
+
+// hasSynced reports whether every cache has been filled.
+func (c *targetCaches) hasSynced() bool {
+	for _, inf := range c.informers {
+		if !inf.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
