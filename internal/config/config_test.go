@@ -91,6 +91,15 @@ func TestPrecedence(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "profiling is opt-in",
+			vars: map[string]string{"CHAOS_AGENT_PROFILING": "true"},
+			check: func(t *testing.T, c Config) {
+				if !c.Profiling || Defaults().Profiling {
+					t.Errorf("profiling %v, default %v", c.Profiling, Defaults().Profiling)
+				}
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
