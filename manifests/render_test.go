@@ -22,6 +22,7 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/manifests"
+	"github.com/chaos-agent/chaos-agent/subscriber"
 )
 
 // exampleOptions are the inputs of the committed examples (hack/update-manifests.sh passes the
@@ -320,6 +321,23 @@ func TestRBAC(t *testing.T) {
 						t.Errorf("%s: Secrets beyond subscriber-secret: %+v", obj, r)
 					case slices.ContainsFunc(r.Verbs, func(v string) bool { return v != "get" && !(obj.name == "chaos-agent" && v == "update") }):
 						t.Errorf("%s: Secrets verbs %v", obj, r.Verbs)
+					}
+				}
+				// The agent writes only its own ConfigMaps: the registration flag and every
+				// segment of the event outbox (subscriber.OutboxConfigMapNames).
+				if obj.kind == "Role" && obj.name == "chaos-agent" {
+					want := append([]string{"subscriber-config"}, subscriber.OutboxConfigMapNames("chaos-agent-outbox")...)
+					found := false
+					for _, r := range rules {
+						if slices.Contains(r.Resources, "configmaps") && slices.Contains(r.Verbs, "update") {
+							found = true
+							if !slices.Equal(r.ResourceNames, want) {
+								t.Errorf("%s: writable ConfigMaps %v, want %v", obj, r.ResourceNames, want)
+							}
+						}
+					}
+					if !found {
+						t.Errorf("%s: no rule to write the outbox", obj)
 					}
 				}
 				for _, r := range rules {

@@ -141,8 +141,13 @@ func BenchmarkEventLatency(b *testing.B) {
 		len(lat), p(0.5).Round(time.Microsecond), p(0.9).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 }
 
-// BenchmarkAgentRSS runs the real chaos-agent binary against the control plane with 1 000
-// Workflows to watch, and reports its resident memory once it has sent every run. Goal ≤ 60 MiB.
+// BenchmarkAgentRSS runs the real chaos-agent binary, built as released, against the control
+// plane with 1 000 Workflows to watch, and reports its resident memory (goal ≤ 60 MiB) twice:
+// right after it has sent every run's event (the start-up burst: informers filled, 1 000 events
+// through the outbox), and once it has settled — after the Go runtime's periodic GC (every 2 min)
+// and scavenger return the burst's garbage, which is what `kubectl top` shows for an agent that
+// is watching. Peak is the process's high-water mark. The goal is judged on the larger figure.
+// CHAOS_AGENT_BENCH_PROFILES=dir also saves a heap profile and smaps of the agent there.
 func BenchmarkAgentRSS(b *testing.B) {
 	c, argo, ns, cp := benchSetup(b)
 	ctx := b.Context()
@@ -161,6 +166,14 @@ func BenchmarkAgentRSS(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
+	settle := 130 * time.Second
+	if v := os.Getenv("CHAOS_AGENT_BENCH_SETTLE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("CHAOS_AGENT_BENCH_SETTLE: %v", err)
+		}
+		settle = d
+	}
 	b.ResetTimer()
 	for range b.N {
 		cmd := exec.CommandContext(ctx, bin, "serve", "--kubeconfig", c.Kubeconfig, "--namespace", ns, "--server-addr", cp.URL(),
@@ -170,38 +183,57 @@ func BenchmarkAgentRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 		testcluster.Eventually(b, 120*time.Second, "every run sent", func(context.Context) (bool, error) { return len(cp.Runs()) >= workflows, nil })
-		time.Sleep(10 * time.Second) // settle
-		rss, hwm, anon, file := procMemory(b, cmd.Process.Pid)
-		if resp, err := http.Get("http://127.0.0.1:18399/metrics"); err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			for _, l := range strings.Split(string(body), "\n") {
-				if strings.HasPrefix(l, "go_memstats_heap_inuse_bytes") || strings.HasPrefix(l, "go_memstats_sys_bytes") || strings.HasPrefix(l, "go_memstats_heap_alloc_bytes") || strings.HasPrefix(l, "go_goroutines") {
-					b.Log(l)
-				}
-			}
-		}
+		sent := time.Now()
+		time.Sleep(2 * time.Second) // the last acknowledgements and outbox writes
+		burst := procMemory(b, cmd.Process.Pid)
+		logRuntimeMemory(b)
 		if dir := os.Getenv("CHAOS_AGENT_BENCH_PROFILES"); dir != "" {
-			saveProfile(b, "http://127.0.0.1:18399/debug/pprof/heap?gc=1", filepath.Join(dir, "agent-heap.pprof"))
+			saveProfile(b, "http://127.0.0.1:18399/debug/pprof/heap", filepath.Join(dir, "agent-heap.pprof"))
 			if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", cmd.Process.Pid)); err == nil {
 				_ = os.WriteFile(filepath.Join(dir, "agent-smaps.txt"), raw, 0o644)
 			}
 		}
+		time.Sleep(time.Until(sent.Add(settle)))
+		settled := procMemory(b, cmd.Process.Pid)
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
-		b.ReportMetric(rss, "rss-MiB")
-		b.ReportMetric(hwm, "peak-rss-MiB")
-		b.ReportMetric(anon, "rss-anon-MiB")
-		b.Logf("chaos-agent watching %d Workflows, every run event sent: RSS %.1f MiB (anonymous %.1f, file-backed binary pages %.1f), peak %.1f MiB (goal ≤ 60 MiB)",
-			workflows, rss, anon, file, hwm)
+		b.ReportMetric(burst.rss, "rss-MiB")
+		b.ReportMetric(settled.rss, "settled-rss-MiB")
+		b.ReportMetric(settled.hwm, "peak-rss-MiB")
+		worst := max(burst.rss, settled.rss)
+		verdict := "goal met"
+		if worst > 60 {
+			verdict = "GOAL MISSED"
+		}
+		b.Logf("chaos-agent watching %d Workflows: RSS %.1f MiB after sending every event (anonymous %.1f, file-backed binary pages %.1f); "+
+			"%.1f MiB %s later (anonymous %.1f, file-backed %.1f); peak %.1f MiB — goal ≤ 60 MiB: %s",
+			workflows, burst.rss, burst.anon, burst.file, settled.rss, settle, settled.anon, settled.file, settled.hwm, verdict)
 	}
 }
 
-func procMemory(b *testing.B, pid int) (rss, hwm, anon, file float64) {
+func logRuntimeMemory(b *testing.B) {
+	resp, err := http.Get("http://127.0.0.1:18399/metrics")
+	if err != nil {
+		b.Logf("metrics: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "go_memstats_heap_inuse_bytes") || strings.HasPrefix(l, "go_memstats_sys_bytes") || strings.HasPrefix(l, "go_goroutines") {
+			b.Log(l)
+		}
+	}
+}
+
+type memUsage struct{ rss, hwm, anon, file float64 }
+
+func procMemory(b *testing.B, pid int) memUsage {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
+	var m memUsage
 	for _, line := range strings.Split(string(raw), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
@@ -210,16 +242,16 @@ func procMemory(b *testing.B, pid int) (rss, hwm, anon, file float64) {
 		kb, _ := strconv.ParseFloat(f[1], 64)
 		switch f[0] {
 		case "VmRSS:":
-			rss = kb / 1024
+			m.rss = kb / 1024
 		case "VmHWM:":
-			hwm = kb / 1024
+			m.hwm = kb / 1024
 		case "RssAnon:":
-			anon = kb / 1024
+			m.anon = kb / 1024
 		case "RssFile:":
-			file = kb / 1024
+			m.file = kb / 1024
 		}
 	}
-	return rss, hwm, anon, file
+	return m
 }
 
 // saveProfile stores the profile served at url in file (for `go tool pprof`).

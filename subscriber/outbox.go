@@ -1,10 +1,12 @@
 package subscriber
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,19 +28,32 @@ type Record struct {
 	RunID     string          `json:"runID"`
 	Completed bool            `json:"completed"`
 	Request   json.RawMessage `json:"request"`
+
+	segment int // where the record is stored
 }
 
-// Store persists the outbox.
+// Store persists the outbox in segments, so that adding or removing an event rewrites one
+// small segment, not the whole queue.
 type Store interface {
+	// Load returns every stored record, in sequence order, each with its segment.
 	Load(ctx context.Context) ([]Record, error)
-	Save(ctx context.Context, recs []Record) error
+	// Save replaces the content of one segment (0 ≤ segment < outboxSegments).
+	Save(ctx context.Context, segment int, recs []Record) error
 }
 
-// Outbox bounds (a ConfigMap holds at most 1 MiB); see push for what happens past them.
+// Outbox bounds; see push for what happens past them. The queue is stored in outboxSegments
+// segments of at most segmentMaxEvents events or segmentMaxBytes bytes each (one ConfigMap per
+// segment, which holds at most 1 MiB).
 const (
-	outboxMaxEvents = 1000
-	outboxMaxBytes  = 800 << 10 // a ConfigMap holds at most 1 MiB
+	outboxMaxEvents  = 1000
+	outboxMaxBytes   = 800 << 10
+	outboxSegments   = 8
+	segmentMaxEvents = outboxMaxEvents / outboxSegments
+	segmentMaxBytes  = outboxMaxBytes / outboxSegments
 )
+
+// segment is the accounting of one stored segment.
+type segment struct{ events, bytes int }
 
 type outbox struct {
 	store   Store
@@ -47,13 +62,16 @@ type outbox struct {
 
 	mu        sync.Mutex
 	recs      []Record
-	size      int           // bytes of the records (approximately)
-	seq       uint64        // last sequence number given
-	persisted uint64        // every record up to this sequence number is in the store
-	dirty     bool          // the store is behind memory
-	notify    chan struct{} // wakes the sender
-	flushes   chan struct{} // wakes the flusher
-	space     chan struct{} // wakes a push waiting for room
+	size      int    // bytes of the records (approximately)
+	seq       uint64 // last sequence number given
+	persisted uint64 // every record up to this sequence number is in the store
+	dirty     uint   // bit s: segment s in the store is behind memory
+	segs      [outboxSegments]segment
+	notify    chan struct{}   // wakes the sender
+	flushes   chan struct{}   // wakes the flusher
+	space     chan struct{}   // wakes a push waiting for room
+	later     map[string]bool // coalesce's scratch space, reused
+	throttled bool            // the outbox was full and has not yet drained to its low-water mark
 }
 
 func newOutbox(store Store, m *Metrics, log *zap.Logger) *outbox {
@@ -71,6 +89,8 @@ func (o *outbox) load(ctx context.Context) error {
 	for _, r := range recs {
 		o.seq = max(o.seq, r.Seq)
 		o.size += recSize(r)
+		o.segs[r.segment].events++
+		o.segs[r.segment].bytes += recSize(r)
 	}
 	o.persisted = o.seq
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
@@ -95,10 +115,20 @@ func (o *outbox) signal() {
 func (o *outbox) push(ctx context.Context, runID string, completed bool, req json.RawMessage, now time.Time) {
 	rec := Record{RunID: runID, Completed: completed, Request: req, Queued: now}
 	o.mu.Lock()
-	for o.full(rec) {
-		if o.coalesce(rec) {
+	for {
+		if o.throttled && o.belowLowWater(rec) {
+			o.throttled = false
+		}
+		full := o.full(rec)
+		if !full && !o.throttled {
+			break
+		}
+		if full && o.coalesce(rec) {
 			continue
 		}
+		// Full: wait until the sender has drained the outbox to its low-water mark, so that
+		// the events pushed then are written together, not one ConfigMap write per event.
+		o.throttled = true
 		o.mu.Unlock()
 		select {
 		case <-o.space:
@@ -109,11 +139,15 @@ func (o *outbox) push(ctx context.Context, runID string, completed bool, req jso
 	}
 	o.seq++
 	rec.Seq = o.seq
+	rec.segment = o.segmentFor(rec)
 	o.recs = append(o.recs, rec)
-	o.size += recSize(rec)
-	o.dirty = true
+	o.account(rec, 1)
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
+	throttled := o.throttled
 	o.mu.Unlock()
+	if !throttled {
+		o.wakePusher() // another push may be waiting for the same room
+	}
 	o.metrics.eventsQueued.Inc()
 	select {
 	case o.flushes <- struct{}{}:
@@ -123,15 +157,52 @@ func (o *outbox) push(ctx context.Context, runID string, completed bool, req jso
 
 func recSize(r Record) int { return len(r.Request) + 96 }
 
+// account adds (sign 1) or removes (sign -1) r in the totals and its segment, which becomes
+// dirty. Called with o.mu held.
+func (o *outbox) account(r Record, sign int) {
+	o.size += sign * recSize(r)
+	o.segs[r.segment].events += sign
+	o.segs[r.segment].bytes += sign * recSize(r)
+	o.dirty |= 1 << r.segment
+}
+
+// segmentFor returns the segment rec goes to: the newest record's segment while it has room,
+// else an empty segment; -1 when there is none. Called with o.mu held.
+func (o *outbox) segmentFor(rec Record) int {
+	if n := len(o.recs); n > 0 {
+		s := o.recs[n-1].segment
+		if o.segs[s].events < segmentMaxEvents && o.segs[s].bytes+recSize(rec) <= segmentMaxBytes {
+			return s
+		}
+	}
+	for i, seg := range o.segs {
+		if seg.events == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 // full reports whether adding rec would exceed the bounds. Called with o.mu held.
 func (o *outbox) full(rec Record) bool {
-	return len(o.recs) > 0 && (len(o.recs)+1 > outboxMaxEvents || o.size+recSize(rec) > outboxMaxBytes)
+	return len(o.recs) > 0 && (len(o.recs)+1 > outboxMaxEvents || o.size+recSize(rec) > outboxMaxBytes || o.segmentFor(rec) < 0)
+}
+
+// belowLowWater reports whether adding rec keeps the outbox within three quarters of its bounds,
+// where pushes resume once it was full. Called with o.mu held.
+func (o *outbox) belowLowWater(rec Record) bool {
+	return len(o.recs) == 0 || (len(o.recs)+1 <= outboxMaxEvents*3/4 && o.size+recSize(rec) <= outboxMaxBytes*3/4)
 }
 
 // coalesce drops the oldest intermediate event that a newer event of the same run (or rec)
 // supersedes, never the head (it may be in flight). Called with o.mu held.
 func (o *outbox) coalesce(rec Record) bool {
-	later := map[string]bool{rec.RunID: true}
+	if o.later == nil {
+		o.later = map[string]bool{}
+	}
+	later := o.later
+	clear(later)
+	later[rec.RunID] = true
 	victim := -1
 	for i := len(o.recs) - 1; i >= 1; i-- {
 		r := o.recs[i]
@@ -143,7 +214,7 @@ func (o *outbox) coalesce(rec Record) bool {
 	if victim < 0 {
 		return false
 	}
-	o.size -= recSize(o.recs[victim])
+	o.account(o.recs[victim], -1)
 	o.recs = append(o.recs[:victim], o.recs[victim+1:]...)
 	o.metrics.eventsFailed.WithLabelValues("superseded").Inc()
 	return true
@@ -171,26 +242,40 @@ func (s *Subscriber) runFlusher(ctx context.Context) error {
 	}
 }
 
-// persist writes the queue if it changed; records pushed before the write may then be sent.
+// persist writes the segments that changed; records pushed before the write may then be sent.
+// A failed write is retried by the flusher's next tick.
 func (o *outbox) persist(ctx context.Context) {
 	o.mu.Lock()
-	if !o.dirty {
+	dirty := o.dirty
+	if dirty == 0 {
 		o.mu.Unlock()
 		return
 	}
-	recs := append([]Record(nil), o.recs...)
-	upto := o.seq
-	o.dirty = false
-	o.mu.Unlock()
-	if err := o.store.Save(ctx, recs); err != nil {
-		o.mu.Lock()
-		o.dirty = true
-		o.mu.Unlock()
-		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(err))
-		select {
-		case o.flushes <- struct{}{}:
-		default:
+	var bySegment [outboxSegments][]Record
+	for _, r := range o.recs {
+		if dirty&(1<<r.segment) != 0 {
+			bySegment[r.segment] = append(bySegment[r.segment], r)
 		}
+	}
+	upto := o.seq
+	o.dirty = 0
+	o.mu.Unlock()
+	var failed uint
+	var errs []error
+	for s := range outboxSegments {
+		if dirty&(1<<s) == 0 {
+			continue
+		}
+		if err := o.store.Save(ctx, s, bySegment[s]); err != nil {
+			failed |= 1 << s
+			errs = append(errs, err)
+		}
+	}
+	if failed != 0 {
+		o.mu.Lock()
+		o.dirty |= failed
+		o.mu.Unlock()
+		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(errors.Join(errs...)))
 		return
 	}
 	o.mu.Lock()
@@ -213,12 +298,15 @@ func (o *outbox) head() (Record, bool) {
 func (o *outbox) ack(_ context.Context, seq uint64) {
 	o.mu.Lock()
 	if len(o.recs) > 0 && o.recs[0].Seq == seq {
-		o.size -= recSize(o.recs[0])
+		o.account(o.recs[0], -1)
 		o.recs = o.recs[1:]
-		o.dirty = true
 	}
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	o.mu.Unlock()
+	o.wakePusher()
+}
+
+func (o *outbox) wakePusher() {
 	select {
 	case o.space <- struct{}{}:
 	default:
@@ -296,82 +384,175 @@ func (s *Subscriber) send(ctx context.Context) error {
 
 // MemoryStore keeps the outbox in memory (tests; agents without persistence).
 type MemoryStore struct {
-	mu   sync.Mutex
-	recs []Record
+	mu    sync.Mutex
+	segs  [outboxSegments][]Record
+	saves int
 }
 
 // Load implements Store.
 func (m *MemoryStore) Load(context.Context) ([]Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]Record(nil), m.recs...), nil
+	var all []Record
+	for s, recs := range m.segs {
+		for _, r := range recs {
+			r.segment = s
+			all = append(all, r)
+		}
+	}
+	slices.SortFunc(all, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	return all, nil
 }
 
 // Save implements Store.
-func (m *MemoryStore) Save(_ context.Context, recs []Record) error {
+func (m *MemoryStore) Save(_ context.Context, segment int, recs []Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.recs = append([]Record(nil), recs...)
+	m.segs[segment] = append([]Record(nil), recs...)
+	m.saves++
 	return nil
 }
 
-// ConfigMapStore keeps the outbox in a ConfigMap in the agent's namespace, so that events
-// survive agent restarts and rescheduling.
+// ConfigMapStore keeps the outbox in ConfigMaps in the agent's namespace, so that events
+// survive agent restarts and rescheduling: segment 0 in the ConfigMap name, segment s in
+// name-s.
 type ConfigMapStore struct {
 	kube      kube.Interface
 	namespace string
 	name      string
+
+	mu   sync.Mutex
+	last [outboxSegments]*corev1.ConfigMap // as last read or written: a save is one Update unless someone else changed it
 }
 
-// NewConfigMapStore returns a store in ConfigMap namespace/name (created on first save).
+// NewConfigMapStore returns a store in ConfigMaps namespace/name[-s] (created on first save).
 func NewConfigMapStore(kube kube.Interface, namespace, name string) *ConfigMapStore {
 	return &ConfigMapStore{kube: kube, namespace: namespace, name: name}
+}
+
+// OutboxConfigMapNames lists the ConfigMaps of an outbox named name (for RBAC resourceNames).
+func OutboxConfigMapNames(name string) []string {
+	names := make([]string, outboxSegments)
+	for s := range names {
+		names[s] = segmentName(name, s)
+	}
+	return names
+}
+
+func segmentName(name string, s int) string {
+	if s == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s-%d", name, s)
 }
 
 const outboxKey = "events.json"
 
 // Load implements Store.
 func (c *ConfigMapStore) Load(ctx context.Context) ([]Record, error) {
-	cm, err := c.kube.CoreV1().ConfigMaps(c.namespace).Get(ctx, c.name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read outbox ConfigMap %s: %w", c.name, err)
-	}
-	var recs []Record
-	if raw := cm.Data[outboxKey]; raw != "" {
-		if err := json.Unmarshal([]byte(raw), &recs); err != nil {
-			return nil, fmt.Errorf("outbox ConfigMap %s is corrupt: %w", c.name, err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var all []Record
+	for s := range outboxSegments {
+		name := segmentName(c.name, s)
+		cm, err := c.kube.CoreV1().ConfigMaps(c.namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
 		}
+		if err != nil {
+			return nil, fmt.Errorf("read outbox ConfigMap %s: %w", name, err)
+		}
+		var recs []Record
+		if raw := cm.Data[outboxKey]; raw != "" {
+			if err := json.Unmarshal([]byte(raw), &recs); err != nil {
+				return nil, fmt.Errorf("outbox ConfigMap %s is corrupt: %w", name, err)
+			}
+		}
+		for _, r := range recs {
+			r.segment = s
+			all = append(all, r)
+		}
+		c.last[s] = metaOnly(cm)
 	}
-	return recs, nil
+	slices.SortFunc(all, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	return all, nil
 }
 
-// Save implements Store.
-func (c *ConfigMapStore) Save(ctx context.Context, recs []Record) error {
-	raw, err := json.Marshal(recs)
-	if err != nil {
+// Save implements Store. It writes over the ConfigMap version it last saw (one request); only
+// when that is stale (conflict, deleted) does it read the ConfigMap again.
+func (c *ConfigMapStore) Save(ctx context.Context, s int, recs []Record) error {
+	if recs == nil {
+		recs = []Record{}
+	}
+	var b strings.Builder // the ConfigMap value, without an extra copy of the JSON
+	if err := json.NewEncoder(&b).Encode(recs); err != nil {
 		return err
 	}
-	api := c.kube.CoreV1().ConfigMaps(c.namespace)
+	data := b.String()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cm, err := api.Get(ctx, c.name, metav1.GetOptions{})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	name := segmentName(c.name, s)
+	api := c.kube.CoreV1().ConfigMaps(c.namespace)
+	if last := c.last[s]; last != nil {
+		cm := last.DeepCopy()
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data[outboxKey] = data
+		saved, err := api.Update(ctx, cm, metav1.UpdateOptions{})
+		if err == nil {
+			c.last[s] = metaOnly(saved)
+			return nil
+		}
+		c.last[s] = nil
+		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("write outbox ConfigMap %s: %w", name, err)
+		}
+	}
+	cm, err := api.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		_, err = api.Create(ctx, &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: c.namespace, Labels: map[string]string{"app.kubernetes.io/name": "chaos-agent"}},
-			Data:       map[string]string{outboxKey: string(raw)},
+		if len(recs) == 0 {
+			return nil // nothing to keep, and nothing stored
+		}
+		saved, err := api.Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.namespace, Labels: map[string]string{"app.kubernetes.io/name": "chaos-agent"}},
+			Data:       map[string]string{outboxKey: data},
 		}, metav1.CreateOptions{})
-		return err
+		if err != nil {
+			return fmt.Errorf("create outbox ConfigMap %s: %w", name, err)
+		}
+		c.last[s] = metaOnly(saved)
+		return nil
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("read outbox ConfigMap %s: %w", name, err)
 	}
 	if cm.Data == nil {
 		cm.Data = map[string]string{}
 	}
-	cm.Data[outboxKey] = string(raw)
-	_, err = api.Update(ctx, cm, metav1.UpdateOptions{})
-	return err
+	cm.Data[outboxKey] = data
+	saved, err := api.Update(ctx, cm, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("write outbox ConfigMap %s: %w", name, err)
+	}
+	c.last[s] = metaOnly(saved)
+	return nil
+}
+
+// metaOnly keeps what the next save needs (identity, version, labels, other keys someone added)
+// but not the events, which the next save replaces anyway.
+func metaOnly(cm *corev1.ConfigMap) *corev1.ConfigMap {
+	out := &corev1.ConfigMap{ObjectMeta: cm.ObjectMeta, BinaryData: cm.BinaryData}
+	out.ManagedFields = nil
+	for k, v := range cm.Data {
+		if k != outboxKey {
+			if out.Data == nil {
+				out.Data = map[string]string{}
+			}
+			out.Data[k] = v
+		}
+	}
+	return out
 }

@@ -42,10 +42,29 @@ func TestOutboxBounds(t *testing.T) {
 		t.Fatal("no head after persisting")
 	}
 	o.ack(ctx, head.Seq)
+	// Room for one event is not enough: pushes resume at the low-water mark (3/4 of the bounds),
+	// so that what follows is written in one go rather than one ConfigMap write per event.
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("push still waiting after an ack made room")
+		t.Fatal("push resumed above the low-water mark")
+	case <-time.After(100 * time.Millisecond):
+	}
+	acks := 1
+	for resumed := false; !resumed; {
+		head, _ = o.head()
+		o.ack(ctx, head.Seq)
+		acks++
+		select {
+		case <-done:
+			resumed = true
+		case <-time.After(100 * time.Millisecond):
+			if acks > 7 {
+				t.Fatal("push still waiting with the outbox drained")
+			}
+		}
+	}
+	if o.size > outboxMaxBytes*3/4 || acks != 3 {
+		t.Errorf("push resumed after %d acks at %d bytes; want 3 acks, ≤ %d bytes", acks, o.size, outboxMaxBytes*3/4)
 	}
 	// Events are sent only once persisted.
 	o2 := newOutbox(&MemoryStore{}, NewMetrics(), zap.NewNop())
@@ -56,5 +75,71 @@ func TestOutboxBounds(t *testing.T) {
 	o2.persist(ctx)
 	if _, ok := o2.head(); !ok {
 		t.Error("a persisted event is not ready to send")
+	}
+}
+
+// TestOutboxSegments: the queue is stored in small segments, so that a new event or an
+// acknowledgement rewrites one segment, and a restart loads the queue back in order.
+func TestOutboxSegments(t *testing.T) {
+	ctx := t.Context()
+	store := &MemoryStore{}
+	o := newOutbox(store, NewMetrics(), zap.NewNop())
+	now := time.Now()
+	small := json.RawMessage(`{"n":1}`)
+	for i := range segmentMaxEvents + 10 {
+		o.push(ctx, fmt.Sprint("run-", i), true, small, now)
+	}
+	o.persist(ctx)
+	if o.segs[0].events != segmentMaxEvents || o.segs[1].events != 10 {
+		t.Fatalf("segments %+v, want %d then 10", o.segs[:2], segmentMaxEvents)
+	}
+	if store.saves != 2 {
+		t.Errorf("%d segment writes for the first flush, want 2", store.saves)
+	}
+	// One more event: only the newest segment is written.
+	o.push(ctx, "late", true, small, now)
+	o.persist(ctx)
+	if store.saves != 3 || len(store.segs[1]) != 11 {
+		t.Errorf("after one push: %d writes, segment 1 holds %d", store.saves, len(store.segs[1]))
+	}
+	// An acknowledgement rewrites only the oldest segment.
+	head, _ := o.head()
+	o.ack(ctx, head.Seq)
+	o.persist(ctx)
+	if store.saves != 4 || len(store.segs[0]) != segmentMaxEvents-1 {
+		t.Errorf("after one ack: %d writes, segment 0 holds %d", store.saves, len(store.segs[0]))
+	}
+	// An event larger than a segment goes alone into an empty one.
+	huge := json.RawMessage(`"` + strings.Repeat("x", segmentMaxBytes) + `"`)
+	o.push(ctx, "huge", true, huge, now)
+	o.push(ctx, "after", true, small, now)
+	o.persist(ctx)
+	if len(store.segs[2]) != 1 || len(store.segs[3]) != 1 {
+		t.Errorf("huge event: segment 2 holds %d, segment 3 holds %d; want 1 and 1", len(store.segs[2]), len(store.segs[3]))
+	}
+
+	// A restart loads the queue in order with its accounting.
+	o2 := newOutbox(store, NewMetrics(), zap.NewNop())
+	if err := o2.load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o2.depth() != o.depth() || o2.size != o.size || o2.segs != o.segs {
+		t.Fatalf("reloaded depth %d size %d segs %v; want %d %d %v", o2.depth(), o2.size, o2.segs, o.depth(), o.size, o.segs)
+	}
+	var prev uint64
+	for o2.depth() > 0 {
+		r, ok := o2.head()
+		if !ok || r.Seq <= prev {
+			t.Fatalf("replay out of order: %d after %d", r.Seq, prev)
+		}
+		prev = r.Seq
+		o2.ack(ctx, r.Seq)
+	}
+	o2.persist(ctx)
+	if all, _ := store.Load(ctx); len(all) != 0 {
+		t.Errorf("%d records stored after every ack", len(all))
+	}
+	if o2.segs != [outboxSegments]segment{} || o2.size != 0 {
+		t.Errorf("accounting after draining: %v, %d bytes", o2.segs, o2.size)
 	}
 }
