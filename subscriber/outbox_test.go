@@ -1,7 +1,9 @@
 package subscriber
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -141,5 +143,39 @@ func TestOutboxSegments(t *testing.T) {
 	}
 	if o2.segs != [outboxSegments]segment{} || o2.size != 0 {
 		t.Errorf("accounting after draining: %v, %d bytes", o2.segs, o2.size)
+	}
+}
+
+// failingStore fails every save while fail is set.
+type failingStore struct {
+	MemoryStore
+	fail bool
+}
+
+func (f *failingStore) Save(ctx context.Context, segment int, recs []Record) error {
+	if f.fail {
+		return errors.New("etcd is sad")
+	}
+	return f.MemoryStore.Save(ctx, segment, recs)
+}
+
+// TestOutboxWriteFailure: an event whose segment cannot be written is not sent, and the next
+// flush writes it.
+func TestOutboxWriteFailure(t *testing.T) {
+	ctx := t.Context()
+	store := &failingStore{fail: true}
+	o := newOutbox(store, NewMetrics(), zap.NewNop())
+	o.push(ctx, "r", true, json.RawMessage(`{}`), time.Now())
+	o.persist(ctx)
+	if _, ok := o.head(); ok {
+		t.Fatal("an event that could not be persisted is ready to send")
+	}
+	store.fail = false
+	o.persist(ctx)
+	if _, ok := o.head(); !ok {
+		t.Fatal("the event is not ready after a successful retry")
+	}
+	if all, _ := store.Load(ctx); len(all) != 1 {
+		t.Fatalf("%d events stored, want 1", len(all))
 	}
 }
