@@ -103,22 +103,53 @@ func (s *Subscriber) newWatcher() *watcher {
 		results:    dynFactory.ForResource(litmus.ChaosResultGVR()).Informer(),
 		last:       map[string]*executionData{},
 	}
-	// Cache only what events need: a watched Workflow's spec (its templates, often with inline
-	// ChaosEngine manifests) and the managed fields are dropped, which keeps the agent small.
-	_ = w.workflows.SetTransform(func(obj any) (any, error) {
-		if wf, ok := obj.(*wfv1.Workflow); ok {
-			wf.ManagedFields = nil
-			wf.Spec = wfv1.WorkflowSpec{Shutdown: wf.Spec.Shutdown}
-			wf.Status.StoredTemplates = nil
-			wf.Status.StoredWorkflowSpec = nil
-			wf.Status.ArtifactRepositoryRef = nil
-		}
-		return obj, nil
-	})
+	_ = w.workflows.SetTransform(compactWorkflow)
 	for _, inf := range []cache.SharedIndexInformer{w.engines, w.results} {
 		_ = inf.SetTransform(kube.StripManagedFields)
 	}
 	return w
+}
+
+// compactWorkflow is the Workflow cache's transform: it keeps only what run events read. Dropped:
+// the spec but its shutdown (the templates often carry inline manifests), stored templates, managed
+// fields, node outputs; a node's input artifact is reduced to the name of the ChaosEngine it
+// creates (all engineForNode needs), or removed when it is not an engine (e.g. the
+// ChaosExperiment of an install step).
+func compactWorkflow(obj any) (any, error) {
+	wf, ok := obj.(*wfv1.Workflow)
+	if !ok {
+		return obj, nil
+	}
+	wf.ManagedFields = nil
+	wf.Spec = wfv1.WorkflowSpec{Shutdown: wf.Spec.Shutdown}
+	wf.Status.StoredTemplates = nil
+	wf.Status.StoredWorkflowSpec = nil
+	wf.Status.ArtifactRepositoryRef = nil
+	for id, n := range wf.Status.Nodes {
+		n.Outputs = nil
+		if n.Inputs != nil {
+			in := &wfv1.Inputs{}
+			if len(n.Inputs.Artifacts) == 1 && n.Inputs.Artifacts[0].Raw != nil {
+				if en := parseEngine(n.Inputs.Artifacts[0].Raw.Data); en != nil {
+					art := n.Inputs.Artifacts[0]
+					art.Raw = &wfv1.RawArtifact{Data: engineStub(en)}
+					in.Artifacts = wfv1.Artifacts{art}
+				}
+			}
+			n.Inputs = in
+		}
+		wf.Status.Nodes[id] = n
+	}
+	return wf, nil
+}
+
+// engineStub is the smallest manifest parseEngine reads back as the same engine reference.
+func engineStub(en *litmus.ChaosEngine) string {
+	stub, _ := json.Marshal(map[string]any{
+		"apiVersion": litmus.GroupVersion().String(), "kind": litmus.KindChaosEngine,
+		"metadata": map[string]string{"name": en.Name, "generateName": en.GenerateName},
+	})
+	return string(stub)
 }
 
 // watch runs the informers until ctx ends and turns every change into a run event.

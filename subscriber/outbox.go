@@ -1,6 +1,7 @@
 package subscriber
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -336,15 +337,14 @@ func (s *Subscriber) send(ctx context.Context) error {
 				continue
 			}
 		}
-		var req map[string]any
-		if err := json.Unmarshal(rec.Request, &req); err != nil {
+		req, err := withIdentity(rec.Request, s.identity())
+		if err != nil {
 			s.log.Error("dropping an undecodable outbox record", zap.Uint64("seq", rec.Seq), zap.Error(err))
 			s.outbox.ack(ctx, rec.Seq)
 			continue
 		}
-		req["infraID"] = s.identity()
 		var reply string
-		err := s.gql.do(ctx, docRun, map[string]any{"request": req}, "chaosExperimentRun", &reply)
+		err = s.gql.do(ctx, docRun, map[string]any{"request": req}, "chaosExperimentRun", &reply)
 		var se *serverError
 		switch {
 		case err == nil:
@@ -380,6 +380,28 @@ func (s *Subscriber) send(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// withIdentity returns a stored request (a JSON object) with the infrastructure identity, which
+// is never stored, as its infraID field — without decoding and re-encoding the event.
+func withIdentity(req json.RawMessage, id InfraIdentity) (json.RawMessage, error) {
+	body := bytes.TrimSpace(req)
+	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' || !json.Valid(body) {
+		return nil, errors.New("the stored request is not a JSON object")
+	}
+	idJSON, err := json.Marshal(id)
+	if err != nil {
+		return nil, err
+	}
+	inner := bytes.TrimSpace(body[1 : len(body)-1])
+	out := make([]byte, 0, len(body)+len(idJSON)+16)
+	out = append(out, `{"infraID":`...)
+	out = append(out, idJSON...)
+	if len(inner) > 0 {
+		out = append(out, ',')
+		out = append(out, inner...)
+	}
+	return append(out, '}'), nil
 }
 
 // MemoryStore keeps the outbox in memory (tests; agents without persistence).

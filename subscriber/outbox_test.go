@@ -179,3 +179,47 @@ func TestOutboxWriteFailure(t *testing.T) {
 		t.Fatalf("%d events stored, want 1", len(all))
 	}
 }
+
+func TestWithIdentity(t *testing.T) {
+	id := InfraIdentity{InfraID: "i", AccessKey: "k", Version: "3.31.0"}
+	tests := []struct {
+		name, req string
+		want      map[string]any // nil: an error
+	}{
+		{name: "event", req: `{"experimentRunID":"r","completed":true}`,
+			want: map[string]any{"experimentRunID": "r", "completed": true}},
+		{name: "spaces", req: " \n{ \"a\" : 1 }\n", want: map[string]any{"a": float64(1)}},
+		{name: "empty object", req: `{}`, want: map[string]any{}},
+		{name: "empty object with space", req: `{ }`, want: map[string]any{}},
+		{name: "array", req: `[1]`},
+		{name: "truncated", req: `{"a":`},
+		{name: "two objects", req: `{"a":1}{"b":2}`},
+		{name: "empty", req: ``},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := withIdentity(json.RawMessage(tc.req), id)
+			if tc.want == nil {
+				if err == nil {
+					t.Fatalf("accepted %q: %s", tc.req, out)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("invalid JSON %s: %v", out, err)
+			}
+			gotID, _ := got["infraID"].(map[string]any)
+			if gotID["infraID"] != "i" || gotID["accessKey"] != "k" || gotID["version"] != "3.31.0" {
+				t.Errorf("identity %v", got["infraID"])
+			}
+			delete(got, "infraID")
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("fields %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
