@@ -9,9 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/chaos-agent/chaos-agent/internal/litmus"
-
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
 // experimentEnv assembles an experiment's environment with upstream's precedence (lowest to

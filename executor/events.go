@@ -11,9 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/internal/litmus"
-
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
 // events writes core/v1 Events on ChaosEngines and ChaosResults the way upstream Litmus does,

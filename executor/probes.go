@@ -8,9 +8,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
-	"github.com/chaos-agent/chaos-agent/internal/litmus"
-
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
 // ProbeRunner evaluates an experiment's resilience probes (package probes implements it).

@@ -15,9 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/internal/litmus"
-
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
 // ShellFunc runs an inline cmdProbe command. ctx carries the probe timeout; the command
