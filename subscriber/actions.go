@@ -359,7 +359,7 @@ func (s *Subscriber) reportFailedRun(ctx context.Context, obj *unstructured.Unst
 }
 
 // findWorkflow finds a Workflow in the agent's namespace by UID (from the informer cache).
-func (s *Subscriber) findWorkflow(uid string) (*wfv1.Workflow, error) {
+func (s *Subscriber) findWorkflow(uid string) (*runState, error) {
 	if uid == "" {
 		return nil, errors.New("no workflow UID given")
 	}
@@ -380,7 +380,7 @@ func (s *Subscriber) stopRun(ctx context.Context, uid string) error {
 	return s.stopWorkflow(ctx, wf)
 }
 
-func (s *Subscriber) stopWorkflow(ctx context.Context, wf *wfv1.Workflow) error {
+func (s *Subscriber) stopWorkflow(ctx context.Context, wf *runState) error {
 	errs := []error{s.stopEngines(ctx, string(wf.UID))}
 	patch := []byte(`{"spec":{"shutdown":"Stop"}}`)
 	if _, err := s.o.Argo.ArgoprojV1alpha1().Workflows(wf.Namespace).Patch(ctx, wf.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -434,7 +434,7 @@ func (s *Subscriber) deleteExperiment(ctx context.Context, experimentID string) 
 	}
 	var errs []error
 	for _, obj := range s.workflowStore().List() {
-		wf, ok := obj.(*wfv1.Workflow)
+		wf, ok := obj.(*runState)
 		if !ok || wf.Namespace != s.o.Namespace || wf.Labels[labelWorkflowID] != experimentID {
 			continue
 		}

@@ -110,48 +110,6 @@ func (s *Subscriber) newWatcher() *watcher {
 	return w
 }
 
-// compactWorkflow is the Workflow cache's transform: it keeps only what run events read. Dropped:
-// the spec but its shutdown (the templates often carry inline manifests), stored templates, managed
-// fields, node outputs; a node's input artifact is reduced to the name of the ChaosEngine it
-// creates (all engineForNode needs), or removed when it is not an engine (e.g. the
-// ChaosExperiment of an install step).
-func compactWorkflow(obj any) (any, error) {
-	wf, ok := obj.(*wfv1.Workflow)
-	if !ok {
-		return obj, nil
-	}
-	wf.ManagedFields = nil
-	wf.Spec = wfv1.WorkflowSpec{Shutdown: wf.Spec.Shutdown}
-	wf.Status.StoredTemplates = nil
-	wf.Status.StoredWorkflowSpec = nil
-	wf.Status.ArtifactRepositoryRef = nil
-	for id, n := range wf.Status.Nodes {
-		n.Outputs = nil
-		if n.Inputs != nil {
-			in := &wfv1.Inputs{}
-			if len(n.Inputs.Artifacts) == 1 && n.Inputs.Artifacts[0].Raw != nil {
-				if en := parseEngine(n.Inputs.Artifacts[0].Raw.Data); en != nil {
-					art := n.Inputs.Artifacts[0]
-					art.Raw = &wfv1.RawArtifact{Data: engineStub(en)}
-					in.Artifacts = wfv1.Artifacts{art}
-				}
-			}
-			n.Inputs = in
-		}
-		wf.Status.Nodes[id] = n
-	}
-	return wf, nil
-}
-
-// engineStub is the smallest manifest parseEngine reads back as the same engine reference.
-func engineStub(en *litmus.ChaosEngine) string {
-	stub, _ := json.Marshal(map[string]any{
-		"apiVersion": litmus.GroupVersion().String(), "kind": litmus.KindChaosEngine,
-		"metadata": map[string]string{"name": en.Name, "generateName": en.GenerateName},
-	})
-	return string(stub)
-}
-
 // watch runs the informers until ctx ends and turns every change into a run event.
 func (s *Subscriber) watch(ctx context.Context) error {
 	w := s.w
@@ -183,12 +141,12 @@ func (s *Subscriber) watch(ctx context.Context) error {
 	return nil
 }
 
-func (s *Subscriber) findWorkflowAnywhere(uid string) (*wfv1.Workflow, error) {
+func (s *Subscriber) findWorkflowAnywhere(uid string) (*runState, error) {
 	if uid == "" {
 		return nil, fmt.Errorf("no run id")
 	}
 	for _, obj := range s.workflowStore().List() {
-		if wf, ok := obj.(*wfv1.Workflow); ok && string(wf.UID) == uid {
+		if wf, ok := obj.(*runState); ok && string(wf.UID) == uid {
 			return wf, nil
 		}
 	}
@@ -199,14 +157,14 @@ func (s *Subscriber) findWorkflowAnywhere(uid string) (*wfv1.Workflow, error) {
 // server converges even if it lost state.
 func (s *Subscriber) resend(ctx context.Context) {
 	for _, obj := range s.workflowStore().List() {
-		if wf, ok := obj.(*wfv1.Workflow); ok && wf.Status.FinishedAt.IsZero() {
+		if wf, ok := obj.(*runState); ok && wf.FinishedAt.IsZero() {
 			s.onWorkflow(ctx, wf, "UPDATE")
 		}
 	}
 }
 
 func (s *Subscriber) onWorkflow(ctx context.Context, obj any, eventType string) {
-	wf, ok := obj.(*wfv1.Workflow)
+	wf, ok := obj.(*runState)
 	if !ok {
 		return
 	}
@@ -248,21 +206,22 @@ func unixString(t metav1.Time) string {
 
 // buildEvent turns a Workflow (and the chaos objects of its fault steps) into a run event,
 // following litmus-protocol §4.2–4.4.
-func (s *Subscriber) buildEvent(wf *wfv1.Workflow, eventType string) *executionData {
+func (s *Subscriber) buildEvent(wf *runState, eventType string) *executionData {
 	ev := &executionData{
 		ExperimentType: "events", RevisionID: wf.Labels[labelRevisionID], ExperimentID: wf.Labels[labelWorkflowID],
 		EventType: eventType, UID: string(wf.UID), Namespace: wf.Namespace, Name: wf.Name,
-		CreationTimestamp: unixString(wf.CreationTimestamp), Phase: workflowPhase(wf.Status.Phase), Message: wf.Status.Message,
-		StartedAt: unixString(wf.Status.StartedAt), FinishedAt: unixString(wf.Status.FinishedAt),
-		Nodes: map[string]node{}, UpdatedBy: wf.Labels[labelUpdatedBy],
+		CreationTimestamp: unixString(wf.CreationTimestamp), Phase: workflowPhase(wf.Phase), Message: wf.Message,
+		StartedAt: unixString(wf.StartedAt), FinishedAt: unixString(wf.FinishedAt),
+		Nodes: make(map[string]node, len(wf.Nodes)), UpdatedBy: wf.Labels[labelUpdatedBy],
 	}
 	if n, ok := wf.Labels[labelNotifyID]; ok {
 		ev.NotifyID = &n
 	}
-	for id, n := range wf.Status.Nodes {
+	for _, n := range wf.Nodes {
+		id := n.ID
 		nd := node{Name: n.DisplayName, Phase: string(n.Phase), Message: strings.ReplaceAll(n.Message, `"`, ""),
 			StartedAt: unixString(n.StartedAt), FinishedAt: unixString(n.FinishedAt), Children: n.Children, Type: string(n.Type)}
-		if en := s.engineForNode(wf, id, n); en != nil {
+		if en := s.engineForNode(wf, n); en != nil {
 			nd.Type = "ChaosEngine"
 			if n.Phase != wfv1.NodePending {
 				if cd := s.chaosDataFor(en, n); cd != nil {
@@ -273,7 +232,7 @@ func (s *Subscriber) buildEvent(wf *wfv1.Workflow, eventType string) *executionD
 		}
 		ev.Nodes[id] = nd
 	}
-	if wf.Spec.Shutdown != "" {
+	if wf.Shutdown != "" {
 		now := strconv.FormatInt(s.o.Clock.Now().Unix(), 10)
 		ev.Phase, ev.FinishedAt = "Stopped", now
 		if root, ok := ev.Nodes[wf.Name]; ok {
@@ -351,15 +310,13 @@ func (s *Subscriber) postProcess(ev *executionData) {
 // engineForNode finds the ChaosEngine a fault step created: by the labels the control plane puts
 // on embedded engines (workflow_run_id = Workflow UID, step_pod_name = the step's pod), else by
 // the engine name in the step's artifact. Returns nil for steps that are not fault steps.
-func (s *Subscriber) engineForNode(wf *wfv1.Workflow, id string, n wfv1.NodeStatus) *litmus.ChaosEngine {
-	if n.Type != wfv1.NodeTypePod || n.Inputs == nil || len(n.Inputs.Artifacts) != 1 || n.Inputs.Artifacts[0].Raw == nil {
+func (s *Subscriber) engineForNode(wf *runState, n runNode) *litmus.ChaosEngine {
+	art := n.Engine
+	if n.Type != wfv1.NodeTypePod || art == nil {
 		return nil
 	}
-	art := parseEngine(n.Inputs.Artifacts[0].Raw.Data)
-	if art == nil {
-		return nil
-	}
-	podName := podNameOf(wf, id, n)
+	id := n.ID
+	podName := podNameOf(wf, n)
 	var byLabel, byName *litmus.ChaosEngine
 	for _, obj := range s.w.engines.GetStore().List() {
 		u := obj.(*unstructured.Unstructured)
@@ -391,7 +348,8 @@ func (s *Subscriber) engineForNode(wf *wfv1.Workflow, id string, n wfv1.NodeStat
 }
 
 // podNameOf returns the name of a step's pod (Argo ≥ 3.4 "v2" pod names: <workflow>-<template>-<hash>).
-func podNameOf(wf *wfv1.Workflow, id string, n wfv1.NodeStatus) string {
+func podNameOf(wf *runState, n runNode) string {
+	id := n.ID
 	if n.TemplateName == "" || id == wf.Name {
 		return id
 	}
@@ -403,7 +361,7 @@ func podNameOf(wf *wfv1.Workflow, id string, n wfv1.NodeStatus) string {
 }
 
 // chaosDataFor extracts a fault step's chaos data from its engine and result (§4.2).
-func (s *Subscriber) chaosDataFor(en *litmus.ChaosEngine, n wfv1.NodeStatus) *chaosData {
+func (s *Subscriber) chaosDataFor(en *litmus.ChaosEngine, n runNode) *chaosData {
 	if en.Name == "" {
 		return nil
 	}

@@ -38,34 +38,32 @@ spec:
 			"w-4": {Name: "steps", Type: wfv1.NodeTypeSteps},
 		}},
 	}
+	wf.Labels = map[string]string{labelWorkflowID: "exp"}
+	wf.UID = "uid-1"
 	obj, err := compactWorkflow(wf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := obj.(*wfv1.Workflow)
-	if got.ManagedFields != nil || got.Spec.Entrypoint != "" || got.Spec.Templates != nil || got.Status.StoredTemplates != nil {
-		t.Errorf("kept what events do not read: %+v", got)
+	got := obj.(*runState)
+	if got.Name != "w" || got.UID != "uid-1" || got.Labels[labelWorkflowID] != "exp" || got.ManagedFields != nil {
+		t.Errorf("metadata %+v", got.ObjectMeta)
 	}
-	if got.Spec.Shutdown != wfv1.ShutdownStrategyStop || got.Status.Phase != wfv1.WorkflowRunning || len(got.Status.Nodes) != 4 {
+	if got.Shutdown != wfv1.ShutdownStrategyStop || got.Phase != wfv1.WorkflowRunning || len(got.Nodes) != 4 {
 		t.Errorf("lost what events read: %+v", got)
 	}
-	if in := got.Status.Nodes["w-1"].Inputs; in == nil || len(in.Artifacts) != 0 {
-		t.Errorf("install step keeps its artifact: %+v", in)
+	nodes := map[string]runNode{}
+	for _, n := range got.Nodes {
+		nodes[n.ID] = n
 	}
-	if got.Status.Nodes["w-2"].Outputs != nil {
-		t.Error("outputs kept")
+	if n := nodes["w-1"]; n.Engine != nil || n.DisplayName != "" || n.Type != wfv1.NodeTypePod {
+		t.Errorf("install step: %+v", n)
 	}
-	for id, want := range map[string][2]string{"w-2": {"pod-delete-abc", ""}, "w-3": {"", "pod-delete-"}} {
-		in := got.Status.Nodes[id].Inputs
-		if in == nil || len(in.Artifacts) != 1 || in.Artifacts[0].Raw == nil {
-			t.Fatalf("%s: engine artifact lost: %+v", id, in)
-		}
-		if len(in.Artifacts[0].Raw.Data) > 150 {
-			t.Errorf("%s: artifact not reduced: %d bytes", id, len(in.Artifacts[0].Raw.Data))
-		}
-		en := parseEngine(in.Artifacts[0].Raw.Data)
-		if en == nil || en.Name != want[0] || en.GenerateName != want[1] {
-			t.Errorf("%s: engine reference %+v, want name %q generateName %q", id, en, want[0], want[1])
+	if nodes["w-4"].Engine != nil {
+		t.Error("steps node has an engine")
+	}
+	for id, want := range map[string]engineRef{"w-2": {Name: "pod-delete-abc"}, "w-3": {GenerateName: "pod-delete-"}} {
+		if e := nodes[id].Engine; e == nil || *e != want {
+			t.Errorf("%s: engine reference %+v, want %+v", id, e, want)
 		}
 	}
 	// Anything else passes through.

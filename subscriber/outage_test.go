@@ -137,6 +137,10 @@ func TestAgentRestartReplaysOutbox(t *testing.T) {
 		wf, err := w.argo.ArgoprojV1alpha1().Workflows(w.ns).Get(ctx, name, metav1.GetOptions{})
 		return err == nil && wf.Status.Phase.Completed(), err
 	})
+	// The API server says finished; wait until the agent's informer has seen it too.
+	testcluster.Eventually(t, 30*time.Second, "the completed event queued", func(context.Context) (bool, error) {
+		return w.sub.outbox.queuedCompleted(uid), nil
+	})
 	pending := w.sub.outbox.depth()
 	w.stopAgent() // the agent restarts while events wait
 	if pending == 0 {

@@ -223,3 +223,15 @@ func TestWithIdentity(t *testing.T) {
 		})
 	}
 }
+
+// queuedCompleted reports whether the run's completed event waits in the outbox (tests).
+func (o *outbox) queuedCompleted(runID string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range o.recs {
+		if r.RunID == runID && r.Completed {
+			return true
+		}
+	}
+	return false
+}
