@@ -482,7 +482,7 @@ func (c *ConfigMapStore) Load(ctx context.Context) ([]Record, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read outbox ConfigMap %s: %w", name, err)
+			return nil, fmt.Errorf("read outbox ConfigMap %s: %w%s", name, err, rbacHint(err))
 		}
 		var recs []Record
 		if raw := cm.Data[outboxKey]; raw != "" {
@@ -530,7 +530,7 @@ func (c *ConfigMapStore) Save(ctx context.Context, s int, recs []Record) error {
 		}
 		c.last[s] = nil
 		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("write outbox ConfigMap %s: %w", name, err)
+			return fmt.Errorf("write outbox ConfigMap %s: %w%s", name, err, rbacHint(err))
 		}
 	}
 	cm, err := api.Get(ctx, name, metav1.GetOptions{})
@@ -543,13 +543,13 @@ func (c *ConfigMapStore) Save(ctx context.Context, s int, recs []Record) error {
 			Data:       map[string]string{outboxKey: data},
 		}, metav1.CreateOptions{})
 		if err != nil {
-			return fmt.Errorf("create outbox ConfigMap %s: %w", name, err)
+			return fmt.Errorf("create outbox ConfigMap %s: %w%s", name, err, rbacHint(err))
 		}
 		c.last[s] = metaOnly(saved)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read outbox ConfigMap %s: %w", name, err)
+		return fmt.Errorf("read outbox ConfigMap %s: %w%s", name, err, rbacHint(err))
 	}
 	if cm.Data == nil {
 		cm.Data = map[string]string{}
@@ -557,10 +557,19 @@ func (c *ConfigMapStore) Save(ctx context.Context, s int, recs []Record) error {
 	cm.Data[outboxKey] = data
 	saved, err := api.Update(ctx, cm, metav1.UpdateOptions{})
 	if err != nil {
-		return fmt.Errorf("write outbox ConfigMap %s: %w", name, err)
+		return fmt.Errorf("write outbox ConfigMap %s: %w%s", name, err, rbacHint(err))
 	}
 	c.last[s] = metaOnly(saved)
 	return nil
+}
+
+// rbacHint explains a Forbidden outbox access: the Role of an install rendered before the outbox
+// had segments names only chaos-agent-outbox.
+func rbacHint(err error) string {
+	if apierrors.IsForbidden(err) {
+		return " (the agent's Role must allow get/update on every outbox segment, chaos-agent-outbox and chaos-agent-outbox-1 … -7: render and apply the install manifest of this version)"
+	}
+	return ""
 }
 
 // metaOnly keeps what the next save needs (identity, version, labels, other keys someone added)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 func TestOutboxBounds(t *testing.T) {
@@ -234,4 +236,14 @@ func (o *outbox) queuedCompleted(runID string) bool {
 		}
 	}
 	return false
+}
+
+func TestRBACHint(t *testing.T) {
+	gr := schema.GroupResource{Resource: "configmaps"}
+	if h := rbacHint(apierrors.NewForbidden(gr, "chaos-agent-outbox-3", errors.New("no"))); !strings.Contains(h, "chaos-agent-outbox-1 … -7") {
+		t.Errorf("forbidden: hint %q", h)
+	}
+	if h := rbacHint(apierrors.NewNotFound(gr, "chaos-agent-outbox-3")); h != "" {
+		t.Errorf("not found: hint %q", h)
+	}
 }
