@@ -109,8 +109,13 @@ func TestControlPlaneOutage(t *testing.T) {
 	dropped := testutil.ToFloat64(w.sub.o.Metrics.eventsFailed.WithLabelValues("superseded")) + testutil.ToFloat64(w.sub.o.Metrics.eventsFailed.WithLabelValues("refused"))
 	received := float64(len(w.cp.Runs()))
 	t.Logf("events queued %v, accepted %v (control plane received %v), duplicates of completed runs %v, dropped %v", queued, sent, received, dup, dropped)
-	if dropped != 0 || sent != received || queued != sent+dup {
+	if dropped != 0 || queued != sent+dup {
 		t.Errorf("lost events: queued %v != accepted %v + duplicates %v (received %v, dropped %v)", queued, sent, dup, received, dropped)
+	}
+	// Delivery is at least once: the one event in flight when the control plane went down may
+	// have reached it without its reply reaching the agent, and is then sent again.
+	if received < sent || received > sent+1 {
+		t.Errorf("control plane received %v events for %v accepted; want between %v and %v", received, sent, sent, sent+1)
 	}
 }
 
