@@ -18,13 +18,23 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/testcluster"
 )
 
-// freezer is a TCP proxy that can stop forwarding without closing anything: a half-open link.
+// freezer is a TCP proxy that can stop forwarding on its open connections without closing
+// anything: a half-open link. Connections opened after a freeze work (the network path is back).
 type freezer struct {
 	ln     net.Listener
 	target string
-	frozen atomic.Bool
 	mu     sync.Mutex
 	conns  []net.Conn
+	frozen []*atomic.Bool // one per proxied connection
+}
+
+// freeze silences every connection open now.
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, fr := range f.frozen {
+		fr.Store(true)
+	}
 }
 
 func newFreezer(t *testing.T, target string) *freezer {
@@ -52,24 +62,26 @@ func newFreezer(t *testing.T, target string) *freezer {
 				c.Close()
 				continue
 			}
+			frozen := &atomic.Bool{}
 			f.mu.Lock()
 			f.conns = append(f.conns, c, u)
+			f.frozen = append(f.frozen, frozen)
 			f.mu.Unlock()
-			go f.pipe(c, u)
-			go f.pipe(u, c)
+			go f.pipe(c, u, frozen)
+			go f.pipe(u, c, frozen)
 		}
 	}()
 	return f
 }
 
-func (f *freezer) pipe(dst, src net.Conn) {
+func (f *freezer) pipe(dst, src net.Conn, frozen *atomic.Bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if err != nil {
 			return
 		}
-		if f.frozen.Load() {
+		if frozen.Load() {
 			continue // swallowed: the peer hears nothing, nothing is closed
 		}
 		if _, err := dst.Write(buf[:n]); err != nil {
@@ -107,11 +119,10 @@ func TestLinkRecovers(t *testing.T) {
 	w.waitConnected()
 
 	// Half-open: nothing arrives any more, nothing is closed. The ka timeout (2 s here) notices.
-	fz.frozen.Store(true)
+	fz.freeze()
 	start := time.Now()
 	testcluster.Eventually(t, 15*time.Second, "the silent link detected", func(context.Context) (bool, error) { return !w.sub.Connected(), nil })
 	detected := time.Since(start)
-	fz.frozen.Store(false)
 	w.waitConnected()
 	testcluster.Eventually(t, 15*time.Second, "subscribed again", func(context.Context) (bool, error) { return w.sub.Connected(), nil })
 	t.Logf("half-open link detected after %s (ka timeout %s)", detected.Round(time.Millisecond), w.sub.o.KeepAliveTimeout)
