@@ -119,6 +119,8 @@ func TestLinkRecovers(t *testing.T) {
 	w.waitConnected()
 
 	// Half-open: nothing arrives any more, nothing is closed. The ka timeout (2 s here) notices.
+	// (The agent must be subscribed first: the control plane may still list the dropped socket.)
+	testcluster.Eventually(t, 15*time.Second, "subscribed before the freeze", func(context.Context) (bool, error) { return w.sub.Connected(), nil })
 	fz.freeze()
 	start := time.Now()
 	testcluster.Eventually(t, 15*time.Second, "the silent link detected", func(context.Context) (bool, error) { return !w.sub.Connected(), nil })
