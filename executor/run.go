@@ -14,10 +14,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/executor/poddelete"
 	"github.com/chaos-agent/chaos-agent/executor/target"
+	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
@@ -388,7 +388,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonPreChaosCheck, corev1.EventTypeNormal, checkMessage(p.HealthCheck, session != nil))
 
 	// ChaosInject
-	if err := sleep(expCtx, e.o.Clock, p.RampTime); err != nil {
+	if err := clockutil.Sleep(expCtx, e.o.Clock, p.RampTime); err != nil {
 		return end(err), fault
 	}
 	if session != nil {
@@ -397,7 +397,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	if err := fault.Inject(expCtx); err != nil {
 		return end(err), fault
 	}
-	if err := sleep(expCtx, e.o.Clock, p.RampTime); err != nil {
+	if err := clockutil.Sleep(expCtx, e.o.Clock, p.RampTime); err != nil {
 		return end(err), fault
 	}
 
@@ -481,21 +481,6 @@ func (e *Executor) checkScope(entries []target.Entry) error {
 		}
 	}
 	return nil
-}
-
-// sleep waits d on the clock, or until ctx ends (returning its cause).
-func sleep(ctx context.Context, clk clock.Clock, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C():
-		return nil
-	}
 }
 
 // runRecorder turns the fault's progress into events and metrics, and keeps skipped victims.

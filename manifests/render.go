@@ -3,9 +3,7 @@ package manifests
 import (
 	"bytes"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -150,7 +148,7 @@ func (o Options) Validate() error {
 		add("start-time %d: must not be negative", o.StartTime)
 	}
 	if o.CustomTLSCert != "" {
-		if err := checkPEM(o.CustomTLSCert); err != nil {
+		if err := config.CheckPEM(o.CustomTLSCert); err != nil {
 			add("custom-tls-cert: %w", err)
 		}
 	}
@@ -198,17 +196,6 @@ func (o Options) Validate() error {
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
-
-func checkPEM(b64 string) error {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
-	if err != nil {
-		return fmt.Errorf("not base64: %w", err)
-	}
-	if block, _ := pem.Decode(raw); block == nil {
-		return errors.New("no PEM block after base64 decoding")
-	}
-	return nil
-}
 
 func checkToleration(t corev1.Toleration) error {
 	var errs []error

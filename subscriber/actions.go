@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
+	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
@@ -404,9 +405,8 @@ func selectorFor(key, value string) (string, error) {
 func (s *Subscriber) stopEngines(ctx context.Context, uid string) error {
 	api := s.o.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(s.o.Namespace)
 	var errs []error
-	for _, obj := range s.w.engines.GetStore().List() {
-		en, ok := obj.(*unstructured.Unstructured)
-		if !ok || en.GetNamespace() != s.o.Namespace || en.GetLabels()[labelWorkflowRunID] != uid {
+	for _, en := range s.enginesOfRun(uid) {
+		if en.GetNamespace() != s.o.Namespace {
 			continue
 		}
 		if _, err := api.Patch(ctx, en.GetName(), types.MergePatchType, []byte(`{"spec":{"engineState":"stop"}}`), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -454,7 +454,7 @@ func (s *Subscriber) reply(ctx context.Context, doc, field string, req map[strin
 		if err = s.gql.do(ctx, doc, map[string]any{"request": req}, field, nil); err == nil || !IsTransient(err) {
 			return err
 		}
-		if sleep(ctx, s.o.Clock, time.Duration(attempt+1)*500*time.Millisecond) != nil {
+		if clockutil.Sleep(ctx, s.o.Clock, time.Duration(attempt+1)*500*time.Millisecond) != nil {
 			break
 		}
 	}

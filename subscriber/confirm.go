@@ -8,6 +8,8 @@ import (
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 )
 
 // confirm makes sure the registration is confirmed and the current access key is in use:
@@ -61,7 +63,7 @@ func (s *Subscriber) confirm(ctx context.Context) error {
 		default:
 			s.log.Error("registration confirmation failed", zap.Error(err))
 		}
-		if err := sleep(ctx, s.o.Clock, bo.NextBackOff()); err != nil {
+		if err := clockutil.Sleep(ctx, s.o.Clock, bo.NextBackOff()); err != nil {
 			return err
 		}
 	}

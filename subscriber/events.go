@@ -13,6 +13,7 @@ import (
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	argoinformers "github.com/argoproj/argo-workflows/v3/pkg/client/informers/externalversions"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -107,7 +108,43 @@ func (s *Subscriber) newWatcher() *watcher {
 	for _, inf := range []cache.SharedIndexInformer{w.engines, w.results} {
 		_ = inf.SetTransform(kube.StripManagedFields)
 	}
+	// Runs are looked up by UID (actions, chaos object events), engines by their run.
+	_ = w.workflows.AddIndexers(cache.Indexers{indexByUID: func(obj any) ([]string, error) {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return nil, err
+		}
+		return []string{string(m.GetUID())}, nil
+	}})
+	_ = w.engines.AddIndexers(cache.Indexers{indexByRun: func(obj any) ([]string, error) {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return nil, err
+		}
+		if run := m.GetLabels()[labelWorkflowRunID]; run != "" {
+			return []string{run}, nil
+		}
+		return nil, nil
+	}})
 	return w
+}
+
+// Informer indexes.
+const (
+	indexByUID = "uid" // Workflows by UID
+	indexByRun = "run" // ChaosEngines by their workflow_run_id label
+)
+
+// enginesOfRun returns the cached ChaosEngines of a run (label workflow_run_id = its UID).
+func (s *Subscriber) enginesOfRun(uid string) []*unstructured.Unstructured {
+	objs, _ := s.w.engines.GetIndexer().ByIndex(indexByRun, uid)
+	out := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, obj := range objs {
+		if u, ok := obj.(*unstructured.Unstructured); ok {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // watch runs the informers until ctx ends and turns every change into a run event.
@@ -145,8 +182,9 @@ func (s *Subscriber) findWorkflowAnywhere(uid string) (*runState, error) {
 	if uid == "" {
 		return nil, fmt.Errorf("no run id")
 	}
-	for _, obj := range s.workflowStore().List() {
-		if wf, ok := obj.(*runState); ok && string(wf.UID) == uid {
+	objs, _ := s.w.workflows.GetIndexer().ByIndex(indexByUID, uid)
+	for _, obj := range objs {
+		if wf, ok := obj.(*runState); ok {
 			return wf, nil
 		}
 	}
@@ -318,12 +356,8 @@ func (s *Subscriber) engineForNode(wf *runState, n runNode) *litmus.ChaosEngine 
 	id := n.ID
 	podName := podNameOf(wf, n)
 	var byLabel, byName *litmus.ChaosEngine
-	for _, obj := range s.w.engines.GetStore().List() {
-		u := obj.(*unstructured.Unstructured)
+	for _, u := range s.enginesOfRun(string(wf.UID)) {
 		l := u.GetLabels()
-		if l[labelWorkflowRunID] != string(wf.UID) {
-			continue
-		}
 		var en litmus.ChaosEngine
 		if litmus.FromUnstructured(u, &en) != nil {
 			continue

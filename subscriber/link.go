@@ -11,6 +11,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 )
 
 // rejectedError is the server refusing the infraConnect subscription.
@@ -64,7 +66,7 @@ func (s *Subscriber) link(ctx context.Context) error {
 		default:
 			s.log.Warn("control-plane link down", zap.Error(err), zap.Duration("retryIn", wait))
 		}
-		if err := sleep(ctx, s.o.Clock, wait); err != nil {
+		if err := clockutil.Sleep(ctx, s.o.Clock, wait); err != nil {
 			return nil
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
@@ -376,7 +377,7 @@ func (s *Subscriber) send(ctx context.Context) error {
 			s.o.Metrics.eventsFailed.WithLabelValues("transient").Inc()
 			s.log.Debug("run event not delivered; will retry", zap.String("run", rec.RunID), zap.Error(err))
 		}
-		if err := sleep(ctx, s.o.Clock, bo.NextBackOff()); err != nil {
+		if err := clockutil.Sleep(ctx, s.o.Clock, bo.NextBackOff()); err != nil {
 			return nil
 		}
 	}

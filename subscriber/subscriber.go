@@ -223,15 +223,3 @@ func (s *Subscriber) recordEvent(ctx context.Context, eventType, reason, message
 		s.log.Debug("cannot record event", zap.String("reason", reason), zap.Error(err))
 	}
 }
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, clk clock.Clock, d time.Duration) error {
-	t := clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C():
-		return nil
-	}
-}

@@ -232,7 +232,7 @@ func (c *Config) Validate() error {
 		add("start-time %d: must not be negative", c.StartTime)
 	}
 	if c.CustomTLSCert != "" {
-		if err := checkPEM(c.CustomTLSCert); err != nil {
+		if err := CheckPEM(c.CustomTLSCert); err != nil {
 			add("custom-tls-cert: %w", err)
 		}
 	}
@@ -289,7 +289,8 @@ func CheckServerAddr(addr string) error {
 	return nil
 }
 
-func checkPEM(b64 string) error {
+// CheckPEM checks a base64-encoded PEM certificate bundle (CUSTOM_TLS_CERT).
+func CheckPEM(b64 string) error {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 	if err != nil {
 		return fmt.Errorf("not base64: %w", err)

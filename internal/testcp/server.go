@@ -295,22 +295,17 @@ func (s *Server) addRejected(msg string) {
 
 // RegisterInfra creates (or resets) an infra record with an initial access
 // key, not yet registered/confirmed — the state after registerInfra (§2.1).
-func (s *Server) RegisterInfra(infraID, accessKey string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	inf := s.infras[infraID]
-	if inf == nil {
-		inf = &infraState{}
-		s.infras[infraID] = inf
-	}
-	inf.accessKey, inf.registered, inf.confirmed = accessKey, false, false
-	s.broadcastLocked()
-}
+func (s *Server) RegisterInfra(infraID, accessKey string) { s.setInfra(infraID, accessKey, false) }
 
 // RegisterConfirmedInfra creates (or resets) an infra record that is already
 // confirmed with accessKey as its current key — the state an agent installed
 // from a re-downloaded manifest (IS_INFRA_CONFIRMED "true") finds.
 func (s *Server) RegisterConfirmedInfra(infraID, accessKey string) {
+	s.setInfra(infraID, accessKey, true)
+}
+
+// setInfra creates or resets an infra record: its key, and whether it is registered and confirmed.
+func (s *Server) setInfra(infraID, accessKey string, confirmed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inf := s.infras[infraID]
@@ -318,7 +313,7 @@ func (s *Server) RegisterConfirmedInfra(infraID, accessKey string) {
 		inf = &infraState{}
 		s.infras[infraID] = inf
 	}
-	inf.accessKey, inf.registered, inf.confirmed = accessKey, true, true
+	inf.accessKey, inf.registered, inf.confirmed = accessKey, confirmed, confirmed
 	s.broadcastLocked()
 }
 
