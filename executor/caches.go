@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -27,41 +26,29 @@ type targetCaches struct {
 
 func newTargetCaches(client kube.Interface, namespace string, resync time.Duration) *targetCaches {
 	c := &targetCaches{}
-	pods := c.add(client, &corev1.Pod{}, resync,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.CoreV1().Pods(namespace).List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return client.CoreV1().Pods(namespace).Watch(ctx, o)
-		})
-	replicaSets := c.add(client, &appsv1.ReplicaSet{}, resync,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.AppsV1().ReplicaSets(namespace).List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return client.AppsV1().ReplicaSets(namespace).Watch(ctx, o)
-		})
+	pods := addInformer(c, client, &corev1.Pod{}, resync, client.CoreV1().Pods(namespace).List, client.CoreV1().Pods(namespace).Watch)
+	replicaSets := addInformer(c, client, &appsv1.ReplicaSet{}, resync,
+		client.AppsV1().ReplicaSets(namespace).List, client.AppsV1().ReplicaSets(namespace).Watch)
 	c.listers = target.Listers{
 		Pods:        corelisters.NewPodLister(pods.GetIndexer()),
 		ReplicaSets: appslisters.NewReplicaSetLister(replicaSets.GetIndexer()),
 	}
 	if namespace == "" {
 		// Nodes are cluster-scoped: only a cluster-wide install may read them (NODE_LABEL).
-		nodes := c.add(client, &corev1.Node{}, resync,
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return client.CoreV1().Nodes().List(ctx, o)
-			},
-			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				return client.CoreV1().Nodes().Watch(ctx, o)
-			})
+		nodes := addInformer(c, client, &corev1.Node{}, resync, client.CoreV1().Nodes().List, client.CoreV1().Nodes().Watch)
 		c.listers.Nodes = corelisters.NewNodeLister(nodes.GetIndexer())
 	}
 	return c
 }
 
-func (c *targetCaches) add(client kube.Interface, obj runtime.Object, resync time.Duration,
-	list cache.ListWithContextFunc, watch cache.WatchFuncWithContext) cache.SharedIndexInformer {
-	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: watch}, client)
+// addInformer adds an informer of obj's kind, listed and watched by the typed client's List
+// and Watch, to c.
+func addInformer[L runtime.Object](c *targetCaches, client kube.Interface, obj runtime.Object, resync time.Duration,
+	list func(context.Context, metav1.ListOptions) (L, error), watch cache.WatchFuncWithContext) cache.SharedIndexInformer {
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return list(ctx, o) },
+		WatchFuncWithContext: watch,
+	}, client)
 	inf := cache.NewSharedIndexInformer(lw, obj, resync, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	_ = inf.SetTransform(kube.StripManagedFields)
 	c.informers = append(c.informers, inf)

@@ -64,7 +64,6 @@ type outbox struct {
 
 	mu        sync.Mutex
 	recs      []Record
-	size      int    // bytes of the records (approximately)
 	seq       uint64 // last sequence number given
 	persisted uint64 // every record up to this sequence number is in the store
 	dirty     uint   // bit s: segment s in the store is behind memory
@@ -90,10 +89,9 @@ func (o *outbox) load(ctx context.Context) error {
 	o.recs = recs
 	for _, r := range recs {
 		o.seq = max(o.seq, r.Seq)
-		o.size += recSize(r)
-		o.segs[r.segment].events++
-		o.segs[r.segment].bytes += recSize(r)
+		o.account(r, 1)
 	}
+	o.dirty = 0 // as stored
 	o.persisted = o.seq
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	if len(recs) > 0 {
@@ -159,10 +157,9 @@ func (o *outbox) push(ctx context.Context, runID string, completed bool, req jso
 
 func recSize(r Record) int { return len(r.Request) + 96 }
 
-// account adds (sign 1) or removes (sign -1) r in the totals and its segment, which becomes
-// dirty. Called with o.mu held.
+// account adds (sign 1) or removes (sign -1) r in its segment, which becomes dirty. Called
+// with o.mu held.
 func (o *outbox) account(r Record, sign int) {
-	o.size += sign * recSize(r)
 	o.segs[r.segment].events += sign
 	o.segs[r.segment].bytes += sign * recSize(r)
 	o.dirty |= 1 << r.segment
@@ -185,15 +182,24 @@ func (o *outbox) segmentFor(rec Record) int {
 	return -1
 }
 
+// size is the bytes of all records (approximately). Called with o.mu held.
+func (o *outbox) size() int {
+	n := 0
+	for _, seg := range o.segs {
+		n += seg.bytes
+	}
+	return n
+}
+
 // full reports whether adding rec would exceed the bounds. Called with o.mu held.
 func (o *outbox) full(rec Record) bool {
-	return len(o.recs) > 0 && (len(o.recs)+1 > outboxMaxEvents || o.size+recSize(rec) > outboxMaxBytes || o.segmentFor(rec) < 0)
+	return len(o.recs) > 0 && (len(o.recs)+1 > outboxMaxEvents || o.size()+recSize(rec) > outboxMaxBytes || o.segmentFor(rec) < 0)
 }
 
 // belowLowWater reports whether adding rec keeps the outbox within three quarters of its bounds,
 // where pushes resume once it was full. Called with o.mu held.
 func (o *outbox) belowLowWater(rec Record) bool {
-	return len(o.recs) == 0 || (len(o.recs)+1 <= outboxMaxEvents*3/4 && o.size+recSize(rec) <= outboxMaxBytes*3/4)
+	return len(o.recs) == 0 || (len(o.recs)+1 <= outboxMaxEvents*3/4 && o.size()+recSize(rec) <= outboxMaxBytes*3/4)
 }
 
 // coalesce drops the oldest intermediate event that a newer event of the same run (or rec)

@@ -67,8 +67,8 @@ func TestOutboxBounds(t *testing.T) {
 			}
 		}
 	}
-	if o.size > outboxMaxBytes*3/4 || acks != 3 {
-		t.Errorf("push resumed after %d acks at %d bytes; want 3 acks, ≤ %d bytes", acks, o.size, outboxMaxBytes*3/4)
+	if o.size() > outboxMaxBytes*3/4 || acks != 3 {
+		t.Errorf("push resumed after %d acks at %d bytes; want 3 acks, ≤ %d bytes", acks, o.size(), outboxMaxBytes*3/4)
 	}
 	// Events are sent only once persisted.
 	o2 := newOutbox(&MemoryStore{}, NewMetrics(), zap.NewNop())
@@ -127,8 +127,8 @@ func TestOutboxSegments(t *testing.T) {
 	if err := o2.load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if o2.depth() != o.depth() || o2.size != o.size || o2.segs != o.segs {
-		t.Fatalf("reloaded depth %d size %d segs %v; want %d %d %v", o2.depth(), o2.size, o2.segs, o.depth(), o.size, o.segs)
+	if o2.depth() != o.depth() || o2.size() != o.size() || o2.segs != o.segs {
+		t.Fatalf("reloaded depth %d size %d segs %v; want %d %d %v", o2.depth(), o2.size(), o2.segs, o.depth(), o.size(), o.segs)
 	}
 	var prev uint64
 	for o2.depth() > 0 {
@@ -143,8 +143,8 @@ func TestOutboxSegments(t *testing.T) {
 	if all, _ := store.Load(ctx); len(all) != 0 {
 		t.Errorf("%d records stored after every ack", len(all))
 	}
-	if o2.segs != [outboxSegments]segment{} || o2.size != 0 {
-		t.Errorf("accounting after draining: %v, %d bytes", o2.segs, o2.size)
+	if o2.segs != [outboxSegments]segment{} || o2.size() != 0 {
+		t.Errorf("accounting after draining: %v, %d bytes", o2.segs, o2.size())
 	}
 }
 
