@@ -15,9 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -73,6 +71,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	argo, err := argoclient.NewForConfig(restCfg) // Workflows: the subscriber and the native engine
+	if err != nil {
+		return fmt.Errorf("argo client: %w", err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := executor.NewMetrics()
@@ -102,7 +104,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var sub *subscriber.Subscriber
 	ready := ex.Ready
 	if cfg.ServerAddr != "" {
-		sub, err = a.newSubscriber(restCfg, clients)
+		sub, err = a.newSubscriber(clients, argo)
 		if err != nil {
 			return err
 		}
@@ -137,10 +139,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			cg.Go(func() error { return sub.Run(cctx) })
 			if cfg.WorkflowEngine == config.WorkflowEngineNative {
 				// No Argo controller: the agent runs the experiment Workflows itself.
-				argo, err := argoclient.NewForConfig(restCfg)
-				if err != nil {
-					return fmt.Errorf("argo client: %w", err)
-				}
 				ctrl := &workflow.Controller{Engine: &workflow.Engine{Argo: argo, Dynamic: clients.Dynamic, Log: a.log.Named("workflow")},
 					Namespace: cfg.Namespace, Selector: "workflows.argoproj.io/controller-instanceid=" + cfg.InfraID, Log: a.log.Named("workflow")}
 				cg.Go(func() error { return ctrl.Run(cctx) })
@@ -157,16 +155,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-func (a *Agent) newSubscriber(restCfg *rest.Config, clients kube.Clients) (*subscriber.Subscriber, error) {
+func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (*subscriber.Subscriber, error) {
 	cfg := a.cfg
-	argo, err := argoclient.NewForConfig(restCfg)
-	if err != nil {
-		return nil, fmt.Errorf("argo client: %w", err)
-	}
-	disc, err := discovery.NewDiscoveryClientForConfig(restCfg)
-	if err != nil {
-		return nil, fmt.Errorf("discovery client: %w", err)
-	}
 	var start time.Time
 	if cfg.StartTime > 0 {
 		start = time.UnixMilli(cfg.StartTime)
@@ -175,7 +165,7 @@ func (a *Agent) newSubscriber(restCfg *rest.Config, clients kube.Clients) (*subs
 		ServerAddr: cfg.ServerAddr, InfraID: cfg.InfraID, AccessKey: cfg.AccessKey, Version: cfg.InfraVersion,
 		Namespace: cfg.Namespace, ClusterScope: cfg.Scope == config.ScopeCluster, StartTime: start, PodName: cfg.PodName,
 		Kube: clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
-		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
+		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(clients.Kube.Discovery())),
 		HTTP:   &subscriber.HTTPOptions{SkipVerify: cfg.SkipSSLVerify, CustomCertB64: cfg.CustomTLSCert},
 		Log:    a.log.Named("subscriber"),
 	})
