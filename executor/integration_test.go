@@ -316,7 +316,12 @@ func TestPodDeleteDeploymentPass(t *testing.T) {
 		len(en.Status.Experiments) != 1 || en.Status.Experiments[0].Verdict != litmus.VerdictPass || en.Status.Experiments[0].Status != litmus.ExperimentRunStatusCompleted {
 		t.Errorf("engine state %s status %+v", en.Spec.EngineState, en.Status)
 	}
-	ev := eventReasons(t, e.c, e.ns)
+	// Events are recorded after the status they report: the last may land a moment later.
+	var ev map[string]int32
+	testcluster.Eventually(t, 10*time.Second, "the ChaosEngineCompleted event", func(context.Context) (bool, error) {
+		ev = eventReasons(t, e.c, e.ns)
+		return ev["ChaosEngine/ChaosEngineCompleted"] > 0, nil
+	})
 	for _, want := range []string{"ChaosEngine/ChaosEngineInitialized", "ChaosEngine/ExperimentDependencyCheck", "ChaosEngine/PreChaosCheck",
 		"ChaosEngine/PostChaosCheck", "ChaosEngine/Summary", "ChaosEngine/ChaosEngineCompleted", "ChaosResult/Awaited", "ChaosResult/Pass"} {
 		if ev[want] == 0 {
