@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -312,20 +311,11 @@ func (e *Executor) updateEngine(ctx context.Context, namespace, name string, mut
 			out = &engine
 			return true, nil
 		}
-		nu, err := litmus.ToUnstructured(&engine)
-		if err != nil {
-			return false, err
+		done, err := writeBack(ctx, api, &engine)
+		if done {
+			out = &engine
 		}
-		updated, err := api.Update(ctx, nu, updateOpts)
-		if apierrors.IsConflict(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		out = &engine
-		out.ResourceVersion = updated.GetResourceVersion()
-		return true, nil
+		return done, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update engine %s/%s: %w", namespace, name, err)

@@ -61,20 +61,11 @@ func (r *results) mutateResult(ctx context.Context, namespace, name string, fres
 			return false, err
 		}
 		mutate(&res)
-		nu, err := litmus.ToUnstructured(&res)
-		if err != nil {
-			return false, err
+		done, err := writeBack(ctx, api, &res)
+		if done {
+			out = &res
 		}
-		updated, err := api.Update(ctx, nu, updateOpts)
-		if apierrors.IsConflict(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		res.ResourceVersion = updated.GetResourceVersion()
-		out = &res
-		return true, nil
+		return done, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("write ChaosResult %s/%s: %w", namespace, name, err)
@@ -129,4 +120,22 @@ func (r *results) finish(ctx context.Context, run resultRun, v verdict, targets 
 		res.Status.Recoveries = recoveries
 		res.Status.SkippedVictims = skipped
 	})
+}
+
+// writeBack updates the whole object (the Litmus CRDs have no status subresource) and records
+// its new resourceVersion. A conflict is not an error but done=false: read again and retry.
+func writeBack(ctx context.Context, api dynamic.ResourceInterface, obj metav1.Object) (done bool, err error) {
+	nu, err := litmus.ToUnstructured(obj)
+	if err != nil {
+		return false, err
+	}
+	updated, err := api.Update(ctx, nu, updateOpts)
+	if apierrors.IsConflict(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	obj.SetResourceVersion(updated.GetResourceVersion())
+	return true, nil
 }
