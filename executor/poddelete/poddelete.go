@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/executor/target"
+	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
@@ -401,14 +402,7 @@ func (f *Fault) waitUntil(ctx context.Context, t time.Time) error {
 		}
 		return nil
 	}
-	timer := f.d.Clock.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-timer.C():
-		return nil
-	}
+	return clockutil.Sleep(ctx, f.d.Clock, d)
 }
 
 // trackPeriod is how often pending recoveries are looked up in the cache; it bounds the error of
