@@ -11,6 +11,8 @@ COPY subscriber/ subscriber/
 COPY executor/ executor/
 COPY probes/ probes/
 COPY manifests/ manifests/
+COPY runner/ runner/
+COPY workflow/ workflow/
 COPY internal/ internal/
 ARG VERSION=v0.0.0-dev
 ARG COMMIT=unknown

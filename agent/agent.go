@@ -24,7 +24,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
-	"github.com/chaos-agent/chaos-agent/internal/workflow"
+	"github.com/chaos-agent/chaos-agent/workflow"
 	"github.com/chaos-agent/chaos-agent/subscriber"
 )
 

@@ -21,7 +21,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
 
 // TestServeOperatorMode runs the agent as `chaos-agent serve` would without a control plane: a

@@ -11,7 +11,7 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/internal/config"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
 
 // TestLeaderElection: two replicas with --leader-elect: exactly one holds the Lease and works

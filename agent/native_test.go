@@ -16,8 +16,8 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/internal/config"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
-	"github.com/chaos-agent/chaos-agent/internal/testcp"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
+	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
 )
 
 // TestNativeWorkflowEngineWithControlPlane: the control plane sends the seed tutorial's exact
@@ -71,7 +71,7 @@ func TestNativeWorkflowEngineWithControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	raw, err := os.ReadFile("../internal/runner/testdata/seed-workflow.json")
+	raw, err := os.ReadFile("../runner/testdata/seed-workflow.json")
 	if err != nil {
 		t.Fatal(err)
 	}

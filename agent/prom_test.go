@@ -15,8 +15,8 @@ import (
 	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
-	"github.com/chaos-agent/chaos-agent/internal/testprom"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
+	testprom "github.com/chaos-agent/chaos-agent/internal/testing/prometheus"
 	"github.com/chaos-agent/chaos-agent/probes"
 )
 

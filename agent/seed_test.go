@@ -19,7 +19,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/internal/score"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
 
 // seedEngine is the seed tutorial's fault (pod-delete on app=<app> with the Continuous

@@ -23,7 +23,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
 
 // env is one test's world on the real cluster: a namespace, a chaos service account, the

@@ -113,7 +113,7 @@ for replicas in 1 2; do
 	kc scale deployment/cartservice -n "$NS" --replicas "$replicas" >/dev/null
 	kc wait --for=condition=Available --timeout=60s deployment/cartservice -n "$NS" >/dev/null
 	sleep 4 # let every replica pass its start-up delay
-	out=$(inns bin/democtl --infra "$INFRA" --namespace "$NS" --manifest internal/runner/testdata/seed-workflow.json \
+	out=$(inns bin/democtl --infra "$INFRA" --namespace "$NS" --manifest runner/testdata/seed-workflow.json \
 		--frontend http://127.0.0.1:8088/cart --notify "demo-run-$replicas" --timeout 150s)
 	read -r _ phase verdict probe psp score <<<"$(grep '^RESULT' <<<"$out")"
 	scores[$replicas]=$score

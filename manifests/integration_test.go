@@ -38,8 +38,8 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
-	"github.com/chaos-agent/chaos-agent/internal/testcp"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
+	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
 	"github.com/chaos-agent/chaos-agent/manifests"
 )
 

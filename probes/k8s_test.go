@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
 
 // The k8sProbe tests run against the real local cluster (hack/cluster.sh); they skip

@@ -3,10 +3,10 @@ package probes
 import (
 	"testing"
 
-	"github.com/chaos-agent/chaos-agent/internal/testprom"
+	testprom "github.com/chaos-agent/chaos-agent/internal/testing/prometheus"
 )
 
-// promFixture is a real Prometheus (internal/testprom) scraping, every second, a test server
+// promFixture is a real Prometheus (internal/testing/prometheus) scraping, every second, a test server
 // whose series the test controls.
 type promFixture struct {
 	*testprom.Server

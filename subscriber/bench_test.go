@@ -23,8 +23,8 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
-	"github.com/chaos-agent/chaos-agent/internal/testcp"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
+	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
 )
 
 const benchInfra = "bench-infra" // no workflow-controller has this instanceID: Workflows stay as written

@@ -25,8 +25,8 @@ import (
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
-	"github.com/chaos-agent/chaos-agent/internal/testcp"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
+	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
 )
 
 const initialKey = "initial-access-key-0123456789abc" // 32 characters, like the server's

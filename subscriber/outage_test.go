@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
-	"github.com/chaos-agent/chaos-agent/internal/testcp"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
+	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
 )
 
 var phaseRank = map[string]int{"Pending": 0, "Running": 1, "Completed": 2, "Completed_With_Probe_Failure": 2, "Error": 2, "Stopped": 2}

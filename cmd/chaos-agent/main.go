@@ -7,12 +7,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/chaos-agent/chaos-agent/internal/cli"
+	"github.com/chaos-agent/chaos-agent/cmd/chaos-agent/app"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Execute(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv})
+	code := app.Execute(ctx, os.Args[1:], app.Env{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv})
 	stop()
 	os.Exit(code)
 }

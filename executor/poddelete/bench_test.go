@@ -16,7 +16,7 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/executor/poddelete"
 	"github.com/chaos-agent/chaos-agent/executor/target"
-	"github.com/chaos-agent/chaos-agent/internal/testcluster"
+	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
 
 type timingObserver struct {

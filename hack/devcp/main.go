@@ -1,4 +1,4 @@
-// Command devcp runs the test control plane (internal/testcp) as a standalone
+// Command devcp runs the test control plane (internal/testing/controlplane) as a standalone
 // process for local demos: a ChaosCenter-compatible GraphQL endpoint at /query
 // (POST + graphql-ws websocket) plus a small admin API:
 //
@@ -26,7 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chaos-agent/chaos-agent/internal/logging"
-	"github.com/chaos-agent/chaos-agent/internal/testcp"
+	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
 )
 
 func main() {

@@ -1,0 +1,173 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaos-agent/chaos-agent/internal/config"
+	"github.com/chaos-agent/chaos-agent/manifests"
+)
+
+// manifestFlags are the raw flag values of `chaos-agent manifest`; toOptions turns them into
+// manifests.Options.
+type manifestFlags struct {
+	scope, namespace, serverAddr, infraID, accessKey, accessKeyFile string
+	infraConfirmed, skipSSLVerify                                   bool
+	customTLSCert, image, argoImage, argoExecImage, version         string
+	nodeSelector, tolerations, chaosServiceAccounts                 string
+	httpProxy, httpsProxy, noProxy                                  string
+	startTime                                                       int64
+	crdsOnly, skipCRDs                                              bool
+	output                                                          string
+}
+
+func newManifestCommand(env Env) *cobra.Command {
+	var f manifestFlags
+	cmd := &cobra.Command{
+		Use:   "manifest",
+		Short: "Render the install manifest (infra.yaml) for a cluster-wide or namespace-scoped install",
+		Long: "manifest prints the Kubernetes objects of a chaos-agent install — ServiceAccounts, least-privilege RBAC,\n" +
+			"the subscriber-config ConfigMap and subscriber-secret Secret, the agent and Argo's workflow-controller —\n" +
+			"and, in cluster scope, the Namespace, the CRDs and the ClusterRoles. Apply it with kubectl apply -f.\n" +
+			"A namespace-scoped install needs the CRDs installed first by an administrator:\n" +
+			"  chaos-agent manifest --crds-only | kubectl apply --server-side -f -\n" +
+			"Without --server-addr the agent runs as a stand-alone chaos operator. See docs/install.md.",
+		Example: "  chaos-agent manifest --scope cluster --namespace hce --server-addr https://chaos.example.com/api/query \\\n" +
+			"      --infra-id $INFRA_ID --access-key-file key.txt > infra.yaml && kubectl apply -f infra.yaml",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var buf bytes.Buffer
+			if f.crdsOnly {
+				if f.skipCRDs {
+					return usageError(errors.New("invalid manifest options: --crds-only and --skip-crds exclude each other"))
+				}
+				if err := manifests.RenderCRDs(&buf); err != nil {
+					return err
+				}
+			} else {
+				o, err := f.toOptions(cmd)
+				if err == nil {
+					err = o.Validate()
+				}
+				if err != nil {
+					return usageError(fmt.Errorf("invalid manifest options: %w", err))
+				}
+				if err := manifests.Render(&buf, o); err != nil {
+					return err
+				}
+			}
+			if f.output == "" || f.output == "-" {
+				_, err := env.Stdout.Write(buf.Bytes())
+				return err
+			}
+			// The manifest holds the access key: only its owner may read the file.
+			if err := os.WriteFile(f.output, buf.Bytes(), 0o600); err != nil {
+				return fmt.Errorf("write manifest: %w", err)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.scope, "scope", string(config.ScopeNamespace), "install scope: cluster or namespace")
+	fs.StringVarP(&f.namespace, "namespace", "n", manifests.DefaultNamespace, "the agent's namespace (created in cluster scope; must exist in namespace scope)")
+	fs.StringVar(&f.serverAddr, "server-addr", "", "control-plane GraphQL endpoint, e.g. https://chaos.example.com/api/query; empty: a stand-alone chaos operator")
+	fs.StringVar(&f.infraID, "infra-id", "", "chaos infrastructure ID issued by the control plane (required with --server-addr)")
+	fs.StringVar(&f.accessKey, "access-key", "", "infrastructure access key (it ends up in the rendered Secret; see --access-key-file)")
+	fs.StringVar(&f.accessKeyFile, "access-key-file", "", "file holding the infrastructure access key")
+	fs.BoolVar(&f.infraConfirmed, "infra-confirmed", false, "IS_INFRA_CONFIRMED=true: re-rendering an install whose key the agent already rotated (pass the current key)")
+	fs.StringVar(&f.version, "version", manifests.DefaultVersion, "VERSION reported to the control plane (must equal the control plane's version)")
+	fs.Int64Var(&f.startTime, "start-time", 0, "START_TIME in Unix milliseconds (default now; keep the original one when re-rendering)")
+	fs.BoolVar(&f.skipSSLVerify, "skip-ssl-verify", false, "do not verify the control plane's TLS certificate (insecure)")
+	fs.StringVar(&f.customTLSCert, "custom-tls-cert", "", "base64-encoded PEM CA certificate(s) to trust for the control plane")
+	fs.StringVar(&f.image, "image", "", "chaos-agent image (default "+manifests.DefaultImage()+")")
+	fs.StringVar(&f.argoImage, "argo-image", manifests.DefaultArgoImage, "Argo workflow-controller image")
+	fs.StringVar(&f.argoExecImage, "argo-exec-image", manifests.DefaultArgoExecImage, "Argo executor (argoexec) image")
+	fs.StringVar(&f.nodeSelector, "node-selector", "", "node selector of the agent and the workflow-controller: key=value[,key=value...]")
+	fs.StringVar(&f.tolerations, "tolerations", "", `tolerations of the agent and the workflow-controller, as a JSON list of Kubernetes tolerations, e.g. '[{"key":"dedicated","operator":"Equal","value":"chaos","effect":"NoSchedule"}]'`)
+	fs.StringVar(&f.chaosServiceAccounts, "chaos-service-accounts", manifests.DefaultChaosServiceAccount, `service accounts the agent may impersonate to run faults (engines' chaosServiceAccount), comma-separated; "*" allows any`)
+	fs.StringVar(&f.httpProxy, "http-proxy", "", "HTTP_PROXY of the agent")
+	fs.StringVar(&f.httpsProxy, "https-proxy", "", "HTTPS_PROXY of the agent (the control-plane link)")
+	fs.StringVar(&f.noProxy, "no-proxy", "", "NO_PROXY of the agent; must cover the Kubernetes API server (e.g. its service IP range and .svc)")
+	fs.BoolVar(&f.skipCRDs, "skip-crds", false, "leave the CRDs out of a cluster-scope manifest (they are managed separately)")
+	fs.BoolVar(&f.crdsOnly, "crds-only", false, "print only the CRDs (for an administrator, before a namespace-scoped install)")
+	fs.StringVarP(&f.output, "output", "o", "", "write to this file (mode 0600) instead of standard output")
+	return cmd
+}
+
+// toOptions turns the flags into options; every problem is reported at once.
+func (f *manifestFlags) toOptions(cmd *cobra.Command) (manifests.Options, error) {
+	var errs []error
+	o := manifests.Options{
+		Scope:          config.Scope(f.scope),
+		Namespace:      f.namespace,
+		ServerAddr:     f.serverAddr,
+		InfraID:        f.infraID,
+		AccessKey:      f.accessKey,
+		InfraConfirmed: f.infraConfirmed,
+		Version:        f.version,
+		StartTime:      f.startTime,
+		SkipSSLVerify:  f.skipSSLVerify,
+		CustomTLSCert:  f.customTLSCert,
+		Image:          f.image,
+		ArgoImage:      f.argoImage,
+		ArgoExecImage:  f.argoExecImage,
+		HTTPProxy:      f.httpProxy,
+		HTTPSProxy:     f.httpsProxy,
+		NoProxy:        f.noProxy,
+		SkipCRDs:       f.skipCRDs,
+	}
+	if !cmd.Flags().Changed("start-time") {
+		o.StartTime = time.Now().UnixMilli()
+	}
+	if f.accessKeyFile != "" {
+		if f.accessKey != "" {
+			errs = append(errs, errors.New("--access-key and --access-key-file exclude each other"))
+		}
+		b, err := os.ReadFile(f.accessKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("access key file: %w", err))
+		}
+		o.AccessKey = strings.TrimSpace(string(b))
+	}
+	sel, err := parseNodeSelector(f.nodeSelector)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.NodeSelector = sel
+	if f.tolerations != "" {
+		dec := json.NewDecoder(strings.NewReader(f.tolerations))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&o.Tolerations); err != nil {
+			errs = append(errs, fmt.Errorf("--tolerations: want a JSON list of tolerations: %w", err))
+		}
+	}
+	for sa := range strings.SplitSeq(f.chaosServiceAccounts, ",") {
+		if sa = strings.TrimSpace(sa); sa != "" {
+			o.ChaosServiceAccounts = append(o.ChaosServiceAccounts, sa)
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+// parseNodeSelector parses key=value[,key=value...].
+func parseNodeSelector(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	sel := map[string]string{}
+	for pair := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--node-selector %q: want key=value[,key=value...]", s)
+		}
+		sel[k] = v
+	}
+	return sel, nil
+}
