@@ -5,6 +5,7 @@
 //	mkimage -o out.tar -tag NAME:TAG [-tag ...] [-entrypoint JSON] [-cmd JSON] [-user U[:G]]
 //	        [-workdir DIR] [-env K=V ...] [-label K=V ...]
 //	        [-file SRC:DST[:MODE[:UID:GID]] ...] [-dir DST[:MODE[:UID:GID]] ...] [-symlink DST:TARGET ...]
+//	        [-tree SRCDIR:DSTDIR ...]
 //
 // Parent directories are created with mode 0755, owned by root. Every entry carries the same
 // timestamp (SOURCE_DATE_EPOCH, default 0) and the config's created time is the same, so the same
@@ -22,8 +23,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,27 +57,28 @@ func main() {
 }
 
 func run(args []string) error {
-	fs := flag.NewFlagSet("mkimage", flag.ContinueOnError)
-	var tags, files, dirs, links, envs, labels list
-	out := fs.String("o", "", "output archive (docker-archive tar)")
-	entrypoint := fs.String("entrypoint", "", "entrypoint as a JSON list")
-	cmd := fs.String("cmd", "", "cmd as a JSON list")
-	user := fs.String("user", "", "user[:group]")
-	workdir := fs.String("workdir", "", "working directory")
-	fs.Var(&tags, "tag", "image reference (repeatable)")
-	fs.Var(&files, "file", "SRC:DST[:MODE[:UID:GID]] (repeatable)")
-	fs.Var(&dirs, "dir", "DST[:MODE[:UID:GID]] (repeatable)")
-	fs.Var(&links, "symlink", "DST:TARGET (repeatable)")
-	fs.Var(&envs, "env", "K=V (repeatable)")
-	fs.Var(&labels, "label", "K=V (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("mkimage", flag.ContinueOnError)
+	var tags, files, dirs, links, trees, envs, labels list
+	out := flags.String("o", "", "output archive (docker-archive tar)")
+	entrypoint := flags.String("entrypoint", "", "entrypoint as a JSON list")
+	cmd := flags.String("cmd", "", "cmd as a JSON list")
+	user := flags.String("user", "", "user[:group]")
+	workdir := flags.String("workdir", "", "working directory")
+	flags.Var(&tags, "tag", "image reference (repeatable)")
+	flags.Var(&files, "file", "SRC:DST[:MODE[:UID:GID]] (repeatable)")
+	flags.Var(&dirs, "dir", "DST[:MODE[:UID:GID]] (repeatable)")
+	flags.Var(&links, "symlink", "DST:TARGET (repeatable)")
+	flags.Var(&trees, "tree", "SRCDIR:DSTDIR, a directory tree with its files, directories and symlinks, owned by root (repeatable)")
+	flags.Var(&envs, "env", "K=V (repeatable)")
+	flags.Var(&labels, "label", "K=V (repeatable)")
+	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	if *out == "" || len(tags) == 0 {
 		return errors.New("-o and at least one -tag are required")
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", flags.Args())
 	}
 
 	epoch := time.Unix(0, 0).UTC()
@@ -142,6 +146,15 @@ func run(args []string) error {
 		h.Linkname = target
 		if err := add(&entry{hdr: h}); err != nil {
 			return err
+		}
+	}
+	for _, t := range trees {
+		src, dst, ok := strings.Cut(t, ":")
+		if !ok {
+			return fmt.Errorf("-tree %q: want SRCDIR:DSTDIR", t)
+		}
+		if err := addTree(src, dst, add); err != nil {
+			return fmt.Errorf("-tree %q: %w", t, err)
 		}
 	}
 	// Implied parent directories.
@@ -217,6 +230,52 @@ func run(args []string) error {
 		return err
 	}
 	return os.Rename(tmp, *out)
+}
+
+// addTree adds the files, directories and symlinks under src as dst/..., owned by root.
+func addTree(src, dst string, add func(*entry) error) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := path.Join(dst, filepath.ToSlash(rel))
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		var h *tar.Header
+		switch {
+		case d.IsDir():
+			h, err = header(target, nil, int64(info.Mode().Perm()), tar.TypeDir)
+		case d.Type()&fs.ModeSymlink != 0:
+			var link string
+			if link, err = os.Readlink(p); err == nil {
+				h, err = header(target, nil, 0o777, tar.TypeSymlink)
+				if err == nil {
+					h.Linkname = link
+				}
+			}
+		case d.Type().IsRegular():
+			h, err = header(target, nil, int64(info.Mode().Perm()), tar.TypeReg)
+			if err == nil {
+				h.Size = info.Size()
+			}
+		default:
+			return fmt.Errorf("%s: unsupported file type %s", p, d.Type())
+		}
+		if err != nil {
+			return err
+		}
+		e := &entry{hdr: h}
+		if h.Typeflag == tar.TypeReg {
+			e.src = p
+		}
+		return add(e)
+	})
 }
 
 // header parses [MODE[:UID:GID]] for the entry DST.
