@@ -847,6 +847,11 @@ kwok_namespace() {
 		'scheduler.alpha.kubernetes.io/defaultTolerations=[{"key":"kwok.x-k8s.io/node","operator":"Exists","effect":"NoSchedule"}]' >/dev/null
 }
 
+# node_pod_netns — the pod network namespaces named in our containers' specs
+node_pod_netns() {
+	grep -rahoE '/var/run/netns/cni-[0-9a-f-]{36}' "$NODE/containerd" "$NODE/containerd-state" 2>/dev/null | sort -u || true
+}
+
 # node_kill_containers — kill and delete every container of our containerd (while it still
 # runs), recording their IDs and pod network namespaces for the cleanup that follows.
 node_kill_containers() {
@@ -855,6 +860,7 @@ node_kill_containers() {
 	ids=$(node_ctr containers ls -q 2>/dev/null || true)
 	[[ -n $ids ]] || return 0
 	echo "$ids" >>"$NODE/containers"
+	node_pod_netns >>"$NODE/pod-netns" # before the containers' metadata goes
 	log "killing $(wc -w <<<"$ids") containers"
 	for id in $ids; do node_ctr tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
 	for id in $ids; do
@@ -892,7 +898,7 @@ node_down() {
 	for d in "$NODE"/containerd-state/io.containerd.runtime.v2.task/k8s.io/*/; do
 		[[ -d $d ]] && ids+=("$(basename "$d")")
 	done
-	mapfile -t netns < <(grep -rahoE '/var/run/netns/cni-[0-9a-f-]{36}' "$NODE/containerd" "$NODE/containerd-state" 2>/dev/null | sort -u)
+	mapfile -t netns < <({ node_pod_netns; cat "$NODE/pod-netns" 2>/dev/null; } | sort -u)
 	# Mounts under the state directory, deepest first (kubelet's root dir is itself a bind mount;
 	# a path can be mounted more than once).
 	local m pass
@@ -928,7 +934,7 @@ node_down() {
 		printf '%s\n' "${pre[@]}" | grep -qx -- "$d" && continue
 		[[ -d $d ]] && rmdir "$d" 2>/dev/null || true
 	done
-	rm -f "$NODE/containers" "$RUN/real-node"
+	rm -f "$NODE/containers" "$NODE/pod-netns" "$RUN/real-node"
 	[[ -f $REAL_NODE_LOCK && "$(cat "$REAL_NODE_LOCK")" == "$NETNS" ]] && rm -f "$REAL_NODE_LOCK"
 	return 0
 }

@@ -32,10 +32,10 @@ const EnvArchive = "CHAOS_AGENT_IMAGE_ARCHIVE"
 type base struct {
 	user, workdir string
 	env           []string
-	files         []string // regular files and symlinks
+	files         []string         // regular files and symlinks
 	dirs          map[string]int64 // directory → permission bits (with sticky)
-	trees         []string // directory trees whose content is the distribution's (compared by presence)
-	passwd        string   // a line /etc/passwd must hold
+	trees         []string         // directory trees whose content is the distribution's (compared by presence)
+	passwd        string           // a line /etc/passwd must hold
 }
 
 var baseImages = map[string]base{
