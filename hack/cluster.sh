@@ -1080,7 +1080,13 @@ metadata:
 NODE
 	done
 
-	[[ $REAL_NODE == 1 ]] && node_kubelet_up
+	if [[ $REAL_NODE == 1 ]]; then
+		node_kubelet_up
+		wait_for "node $NODE_NAME Ready" 60 kc wait --for condition=Ready --timeout 1s "node/$NODE_NAME"
+		log "node $NODE_NAME Ready after $((SECONDS - t0))s"
+		wait_for "kube-system ServiceAccount" 30 kc get serviceaccount default -n kube-system
+		coredns_up
+	fi
 
 	# CRDs: Argo Workflows from the pinned module, Litmus from our manifests.
 	local ad
@@ -1090,12 +1096,6 @@ NODE
 	wait_for "CRDs Established" 60 kc wait --for condition=established --timeout 5s crd --all
 	wait_for "kwok nodes Ready" 60 kc wait --for condition=Ready --timeout 1s node -l type=kwok
 	wait_for "default ServiceAccount" 60 kc get serviceaccount default -n default
-	if [[ $REAL_NODE == 1 ]]; then
-		wait_for "node $NODE_NAME Ready" 60 kc wait --for condition=Ready --timeout 1s "node/$NODE_NAME"
-		log "node $NODE_NAME Ready after $((SECONDS - t0))s"
-		wait_for "kube-system ServiceAccount" 30 kc get serviceaccount default -n kube-system
-		coredns_up
-	fi
 
 	if [[ $ARGO == 1 ]]; then
 		kc create namespace "$ARGO_NAMESPACE" --dry-run=client -o yaml | kc apply -f - >/dev/null
