@@ -1146,6 +1146,11 @@ CM
 			echo "export CHAOS_AGENT_IMAGE_ARCHIVE=$IMAGES/chaos-agent.tar"
 			echo "export E2E_APP_IMAGE=$E2E_APP_IMAGE"
 			echo "export CHAOS_AGENT_TEST_CONTAINERD=$SOCK"
+			echo "export CHAOS_AGENT_BIN=$IMAGES/chaos-agent.bin"
+			echo "export CHAOS_AGENT_TEST_NODE_IP=$NODE_IP"
+			echo "export CHAOS_AGENT_TEST_ARGO_IMAGE=$ARGO_CONTROLLER_IMAGE"
+			echo "export CHAOS_AGENT_TEST_ARGOEXEC_IMAGE=$ARGOEXEC_IMAGE"
+			echo "export CHAOS_AGENT_TEST_STEP_IMAGE=${K8S_STEP_IMAGES[0]}"
 		fi
 		if [[ -n $NETNS ]]; then
 			echo "export NETNS=$NETNS"
