@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/internal/testcluster"
 	"github.com/chaos-agent/chaos-agent/internal/testcp"
 )
@@ -170,6 +171,52 @@ func TestInstallNamespaceScope(t *testing.T) {
 		}
 	})
 
+	t.Run("ChaosHub step images: install step and litmus-checker step", func(t *testing.T) {
+		name := "e2e-hub-" + randHex(3)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		if err := cp.Send(ctx, infraID, testcp.Action{RequestType: "create", Namespace: ns, Username: "admin",
+			K8sManifest: hubWorkflow(ns, name, infraID)}); err != nil {
+			t.Fatal(err)
+		}
+		testcluster.Eventually(t, 3*time.Minute, "Workflow "+name+" Succeeded", func(ctx context.Context) (bool, error) {
+			u, err := r.c.Dynamic.Resource(workflowGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+			msg, _, _ := unstructured.NestedString(u.Object, "status", "message")
+			if phase == "Failed" || phase == "Error" {
+				t.Fatalf("Workflow %s: %s: %s", name, phase, msg)
+			}
+			return phase == "Succeeded", fmt.Errorf("phase %q %s", phase, msg)
+		})
+		// The checker step created the engine (generateName) and waited for its end.
+		list, err := r.c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(ns).List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, u := range list.Items {
+			if !strings.HasPrefix(u.GetName(), "hub-pod-delete-") {
+				continue
+			}
+			found = true
+			s, _, _ := unstructured.NestedString(u.Object, "status", "engineStatus")
+			exps, _, _ := unstructured.NestedSlice(u.Object, "status", "experiments")
+			verdict := ""
+			if len(exps) > 0 {
+				verdict, _, _ = unstructured.NestedString(exps[0].(map[string]any), "verdict")
+			}
+			if s != string(litmus.EngineStatusCompleted) || verdict != "Pass" {
+				t.Errorf("engine %s: status %q, verdict %q; want completed, Pass", u.GetName(), s, verdict)
+			}
+		}
+		if !found {
+			t.Error("the litmus-checker step created no ChaosEngine")
+		}
+	})
+
 	if out := r.logs(ns, agent.Name, false); strings.Contains(strings.ToLower(out), "forbidden") {
 		t.Errorf("the agent was refused something:\n%s", grep(out, "forbidden"))
 	}
@@ -232,6 +279,70 @@ func stepWorkflow(ns, name, infraID, image string) string {
 				"name": "main", "image": image, "imagePullPolicy": "IfNotPresent",
 				"command": []any{"sh", "-c", "id && kubectl version --client"},
 			}}},
+		},
+	}
+	b, _ := json.Marshal(wf)
+	return string(b)
+}
+
+// hubWorkflow is a ChaosHub-shaped experiment Workflow: an install step (the k8s step image:
+// kubectl apply of the ChaosExperiment) and a fault step (the litmus-checker image: create the
+// ChaosEngine and wait for its verdict), both as user 1000. Without a registry Argo cannot look up
+// an image's entrypoint, so the checker step names its command (ChaosHub's omit it: see
+// docs/development.md).
+func hubWorkflow(ns, name, infraID string) string {
+	experiment := fmt.Sprintf(`apiVersion: litmuschaos.io/v1alpha1
+kind: ChaosExperiment
+metadata: {name: pod-delete, namespace: %s, labels: {name: pod-delete}}
+spec:
+  definition:
+    scope: Namespaced
+    image: litmuschaos/go-runner:3.31.0
+    args: [-c, ./experiments -name pod-delete]
+    command: [/bin/bash]
+    env:
+    - {name: TOTAL_CHAOS_DURATION, value: "6"}
+`, ns)
+	engine := fmt.Sprintf(`apiVersion: litmuschaos.io/v1alpha1
+kind: ChaosEngine
+metadata: {generateName: hub-pod-delete-, namespace: %s}
+spec:
+  engineState: active
+  chaosServiceAccount: litmus-admin
+  appinfo: {appns: %s, applabel: app=cart, appkind: deployment}
+  experiments:
+  - name: pod-delete
+    spec:
+      components:
+        env:
+        - {name: TOTAL_CHAOS_DURATION, value: "6"}
+        - {name: CHAOS_INTERVAL, value: "3"}
+        - {name: PODS_AFFECTED_PERC, value: "50"}
+`, ns, ns)
+	wf := map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+		"metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{
+			"workflow_id": "exp-hub", "infra_id": infraID, "workflows.argoproj.io/controller-instanceid": infraID,
+			"revision_id": "rev-1", "notify_id": "notify-hub",
+		}},
+		"spec": map[string]any{
+			"entrypoint": "main", "serviceAccountName": "argo-chaos",
+			"securityContext": map[string]any{"runAsUser": int64(1000), "runAsNonRoot": true},
+			"templates": []any{
+				map[string]any{"name": "main", "steps": []any{
+					[]any{map[string]any{"name": "install-experiment", "template": "install-experiment"}},
+					[]any{map[string]any{"name": "pod-delete", "template": "pod-delete"}},
+				}},
+				map[string]any{"name": "install-experiment",
+					"inputs": map[string]any{"artifacts": []any{map[string]any{"name": "experiment", "path": "/tmp/experiment.yaml", "raw": map[string]any{"data": experiment}}}},
+					"container": map[string]any{"name": "", "image": "chaosnative/k8s:2.11.0", "command": []any{"sh", "-c"},
+						"args": []any{"kubectl apply -f /tmp/experiment.yaml -n " + ns}}},
+				map[string]any{"name": "pod-delete",
+					"inputs": map[string]any{"artifacts": []any{map[string]any{"name": "engine", "path": "/tmp/chaosengine.yaml", "raw": map[string]any{"data": engine}}}},
+					"container": map[string]any{"name": "", "image": "chaosnative/litmus-checker:2.11.0",
+						"command": []any{"/usr/local/bin/chaos-agent", "check"},
+						"args":    []any{"-file=/tmp/chaosengine.yaml", "-saveName=/tmp/engine-name"}}},
+			},
 		},
 	}
 	b, _ := json.Marshal(wf)

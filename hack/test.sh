@@ -35,6 +35,7 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' 
 if [[ -n $unformatted ]]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
 go vet ./...
 go build ./...
+(cd hack/mkimage && go vet ./...) # the image tool is a module of its own (go-containerregistry stays out of go.mod)
 
 step "local cluster (build is cached in ${CHAOS_AGENT_CLUSTER_DIR:-~/.cache/chaos-agent/cluster})"
 hack/cluster.sh build
