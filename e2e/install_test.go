@@ -291,6 +291,10 @@ func stepWorkflow(ns, name, infraID, image string) string {
 // an image's entrypoint, so the checker step names its command (ChaosHub's omit it: see
 // docs/development.md).
 func hubWorkflow(ns, name, infraID string) string {
+	return hubWorkflowWith(ns, name, infraID, "exp-hub", "6")
+}
+
+func hubWorkflowWith(ns, name, infraID, workflowID, duration string) string {
 	experiment := fmt.Sprintf(`apiVersion: litmuschaos.io/v1alpha1
 kind: ChaosExperiment
 metadata: {name: pod-delete, namespace: %s, labels: {name: pod-delete}}
@@ -301,7 +305,7 @@ spec:
     args: [-c, ./experiments -name pod-delete]
     command: [/bin/bash]
     env:
-    - {name: TOTAL_CHAOS_DURATION, value: "6"}
+    - {name: TOTAL_CHAOS_DURATION, value: "15"}
 `, ns)
 	engine := fmt.Sprintf(`apiVersion: litmuschaos.io/v1alpha1
 kind: ChaosEngine
@@ -315,15 +319,16 @@ spec:
     spec:
       components:
         env:
-        - {name: TOTAL_CHAOS_DURATION, value: "6"}
+        - {name: TOTAL_CHAOS_DURATION, value: "%s"}
         - {name: CHAOS_INTERVAL, value: "3"}
         - {name: PODS_AFFECTED_PERC, value: "50"}
-`, ns, ns)
+        - {name: FORCE, value: "false"}
+`, ns, ns, duration)
 	wf := map[string]any{
 		"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
 		"metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{
-			"workflow_id": "exp-hub", "infra_id": infraID, "workflows.argoproj.io/controller-instanceid": infraID,
-			"revision_id": "rev-1", "notify_id": "notify-hub",
+			"workflow_id": workflowID, "infra_id": infraID, "workflows.argoproj.io/controller-instanceid": infraID,
+			"revision_id": "rev-1", "notify_id": "notify-" + workflowID,
 		}},
 		"spec": map[string]any{
 			"entrypoint": "main", "serviceAccountName": "argo-chaos",

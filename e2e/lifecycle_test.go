@@ -19,6 +19,7 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/internal/testcluster"
+	"github.com/chaos-agent/chaos-agent/internal/testcp"
 )
 
 // The agent's grace period in the install manifest (terminationGracePeriodSeconds).
@@ -32,43 +33,111 @@ const agentGrace = 40 * time.Second
 func TestAgentLifecycle(t *testing.T) {
 	r := getRealNode(t)
 	ns := r.namespace(t)
+	cp := testcp.New(testcp.Options{KeepAlive: time.Second})
+	url, err := cp.Start(r.nodeIP + ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cp.Stop)
+	infraID, key := "infra-"+randHex(8), "initial-key-"+randHex(10)
+	cp.RegisterInfra(infraID, key)
 	r.installCRDs(t)
-	r.install(t, "--scope", "namespace", "--namespace", ns)
+	r.install(t, "--scope", "namespace", "--namespace", ns, "--server-addr", url, "--infra-id", infraID, "--access-key", key)
 	r.readyPod(t, ns, agentSelector, 2*time.Minute)
+	r.readyPod(t, ns, "app=workflow-controller", 2*time.Minute)
 	dir := termLogDir(t)
 	r.deployApp(t, ns, "cart", 2, dir)
 
+	deletePod := func(t *testing.T, agent *corev1.Pod) {
+		r.cmd(t, nil, r.kubectl, "-n", ns, "delete", "pod", agent.Name, "--wait=false")
+	}
+	engine := func(t *testing.T) string {
+		name := "mid-run-" + randHex(3)
+		r.chaos(t, ns, name, "cart", map[string]string{"TOTAL_CHAOS_DURATION": "60", "CHAOS_INTERVAL": "3", "PODS_AFFECTED_PERC": "50", "FORCE": "false"})
+		return name
+	}
 	t.Run("pod deleted", func(t *testing.T) {
-		r.agentGoesMidRun(t, ns, true, func(t *testing.T, agent *corev1.Pod) {
-			r.cmd(t, nil, r.kubectl, "-n", ns, "delete", "pod", agent.Name, "--wait=false")
-		})
+		r.agentGoesMidRun(t, ns, true, engine, deletePod)
 	})
 	t.Run("rollout restart", func(t *testing.T) {
-		r.agentGoesMidRun(t, ns, true, func(t *testing.T, _ *corev1.Pod) {
+		r.agentGoesMidRun(t, ns, true, engine, func(t *testing.T, _ *corev1.Pod) {
 			r.cmd(t, nil, r.kubectl, "-n", ns, "rollout", "restart", "deployment/chaos-agent")
 		})
 	})
 	t.Run("SIGKILL", func(t *testing.T) {
-		r.agentGoesMidRun(t, ns, false, func(t *testing.T, agent *corev1.Pod) {
+		r.agentGoesMidRun(t, ns, false, engine, func(t *testing.T, agent *corev1.Pod) {
 			pid := r.containerPID(t, agent, "chaos-agent")
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatalf("kill -KILL %d: %v", pid, err)
 			}
 		})
 	})
+	// A run the control plane started (a ChaosHub-shaped Workflow whose checker step created the
+	// engine): its events, queued by the old pod and sent by it or by the replacement, all reach
+	// the control plane, up to the run's completion.
+	t.Run("pod deleted during a control-plane run", func(t *testing.T) {
+		wf := "e2e-life-" + randHex(3)
+		workflowID := "exp-" + wf
+		r.agentGoesMidRun(t, ns, true, func(t *testing.T) string {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := cp.Send(ctx, infraID, testcp.Action{RequestType: "create", Namespace: ns, Username: "admin",
+				K8sManifest: hubWorkflowWith(ns, wf, infraID, workflowID, "60")}); err != nil {
+				t.Fatal(err)
+			}
+			var name string
+			testcluster.Eventually(t, 2*time.Minute, "the engine of the checker step", func(ctx context.Context) (bool, error) {
+				list, err := r.c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(ns).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					return false, err
+				}
+				for _, u := range list.Items {
+					if strings.HasPrefix(u.GetName(), "hub-pod-delete-") && u.GetCreationTimestamp().After(time.Now().Add(-2*time.Minute)) {
+						if s, _, _ := unstructured.NestedString(u.Object, "status", "engineStatus"); s == "" || s == string(litmus.EngineStatusInitialized) {
+							name = u.GetName()
+							return true, nil
+						}
+					}
+				}
+				return false, nil
+			})
+			return name
+		}, deletePod)
+		testcluster.Eventually(t, 2*time.Minute, "the run's completion at the control plane", func(context.Context) (bool, error) {
+			for _, e := range cp.Runs() {
+				if e.ExperimentID == workflowID && e.Completed {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		var phases []string
+		for _, e := range cp.Runs() {
+			if e.ExperimentID == workflowID {
+				phases = append(phases, e.Phase)
+			}
+		}
+		t.Logf("run events at the control plane: %v", phases)
+		u, err := r.c.Dynamic.Resource(workflowGVR).Namespace(ns).Get(t.Context(), wf, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase != "Succeeded" {
+			t.Errorf("Workflow %s: phase %q, want Succeeded (the checker step exits 0 whatever the verdict)", wf, phase)
+		}
+	})
 }
 
-// agentGoesMidRun starts a 60 s pod-delete, lets it delete a pod, then calls stop. With graceful,
+// agentGoesMidRun starts a 60 s pod-delete (run returns its engine), lets it delete a pod, then calls stop. With graceful,
 // the old pod must go within its grace period and a new pod take over; without, the same pod's
 // container is restarted. Then the run must be resolved within 10 s of the replacement being
 // Ready, and no app pod may start terminating after the agent was stopped.
-func (r *realNode) agentGoesMidRun(t *testing.T, ns string, graceful bool, stop func(*testing.T, *corev1.Pod)) {
+func (r *realNode) agentGoesMidRun(t *testing.T, ns string, graceful bool, run func(*testing.T) string, stop func(*testing.T, *corev1.Pod)) {
 	old := r.readyPod(t, ns, agentSelector, 2*time.Minute)
 	oldRestarts := restarts(old)
 	pe := r.watchPods(t, ns, "app=cart")
-	engine := "mid-run-" + randHex(3)
 	start := time.Now()
-	r.chaos(t, ns, engine, "cart", map[string]string{"TOTAL_CHAOS_DURATION": "60", "CHAOS_INTERVAL": "3", "PODS_AFFECTED_PERC": "50", "FORCE": "false"})
+	engine := run(t)
 	testcluster.Eventually(t, time.Minute, "the first deletion", func(context.Context) (bool, error) {
 		return len(pe.deletedBetween(start, time.Now())) > 0, nil
 	})
