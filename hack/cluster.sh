@@ -1228,5 +1228,5 @@ down) shift; pick_cluster; cmd_down "$@" ;;
 status) pick_cluster; cmd_status ;;
 env) pick_cluster; cmd_env ;;
 envfile) pick_cluster; echo "$RUN/env" ;;
-*) sed -n '2,32p' "$0"; exit 2 ;;
+*) sed -n '2,31p' "$0"; exit 2 ;;
 esac
