@@ -222,10 +222,7 @@ func (a *Agent) leading(ctx context.Context, clients kube.Clients, fn func(conte
 		if err == nil && ctx.Err() == nil {
 			return lost
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+		return err // on shutdown too: e.g. caches that never synced
 	}
 	if ctx.Err() != nil {
 		return nil
