@@ -964,12 +964,16 @@ SH
 }
 
 cmd_up() {
-	for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
-		[[ -x $BIN/$b ]] || die "$BIN/$b is missing: run '$0 build' first"
-	done
-	if [[ $ARGO == 1 ]]; then
-		[[ -x $BIN/workflow-controller ]] || die "$BIN/workflow-controller is missing: run 'ARGO=1 $0 build'"
-		[[ -n $NETNS ]] || die "ARGO=1 needs NETNS=<name>: the workflow-controller listens on *:6060"
+	[[ $ARGO == 1 && -z $NETNS ]] && die "ARGO=1 needs NETNS=<name>: the workflow-controller listens on *:6060"
+	[[ $REAL_NODE == 1 && -z $NETNS ]] && die "REAL_NODE=1 needs NETNS=<name>: the real node runs only inside a private network namespace"
+	# On a fresh machine, build first (what is cached is reused).
+	local need=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok) b missing=()
+	[[ $ARGO == 1 ]] && need+=(workflow-controller)
+	[[ $REAL_NODE == 1 ]] && need+=(kubelet kube-proxy coredns argoexec workflow-controller mkimage pause cni/bridge)
+	for b in "${need[@]}"; do [[ -x $BIN/$b ]] || missing+=("$b"); done
+	if ((${#missing[@]})); then
+		log "not built yet: ${missing[*]}; building first (cold: about 25 min on 2 cores, then cached)"
+		cmd_build
 	fi
 	[[ $REAL_NODE == 1 ]] && node_preflight
 	if [[ -f $PIDS/.order ]]; then
