@@ -873,11 +873,13 @@ node_kill_containers() {
 # cgroups and the files outside the state directory that belong to this node.
 node_down() {
 	local f pid id ns
-	# Shims (and anything else) still alive: by their recorded PIDs and by our cgroups.
-	for f in "$NODE"/containerd-state/io.containerd.runtime.v2.task/k8s.io/*/shim.pid; do
-		[[ -f $f ]] || continue
-		pid=$(cat "$f")
-		[[ -n $pid ]] && grep -qs -- "$SOCK" "/proc/$pid/cmdline" && kill -KILL "$pid" 2>/dev/null || true
+	# Shims still alive (containerd died before it could stop them): the processes working in one
+	# of our task bundles and serving our containerd's socket. Then anything left in our cgroups.
+	local p cwd
+	for p in /proc/[0-9]*; do
+		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+		[[ $cwd == "$NODE/containerd-state/"* ]] || continue
+		grep -qsF -- "$SOCK" "$p/cmdline" && kill -KILL "${p#/proc/}" 2>/dev/null || true
 	done
 	local d tries
 	for tries in 1 2 3 4 5; do
