@@ -41,16 +41,22 @@ lint: ## gofmt -l and go vet
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
+REAL_NODE ?= 0
+
 .PHONY: cluster-build cluster-up cluster-down
-cluster-build: ## build the local cluster's binaries (cached outside the repo)
-	ARGO=1 hack/cluster.sh build
-cluster-up: ## start the local cluster with Argo in network namespace chaos-agent-dev
-	ARGO=1 NETNS=chaos-agent-dev hack/cluster.sh up
+cluster-build: ## build the local cluster's binaries (cached outside the repo; REAL_NODE=1: also the real node's)
+	ARGO=1 REAL_NODE=$(REAL_NODE) hack/cluster.sh build
+cluster-up: ## start the local cluster with Argo in network namespace chaos-agent-dev (REAL_NODE=1: with a real node)
+	ARGO=1 REAL_NODE=$(REAL_NODE) NETNS=chaos-agent-dev hack/cluster.sh up
 cluster-down: ## stop the local cluster
 	NETNS=chaos-agent-dev hack/cluster.sh down
 
+.PHONY: images
+images: ## build the image archives without Docker (chaos-agent, e2e app, pause, CoreDNS, Argo, step images) into the cluster cache
+	VERSION=$(VERSION) COMMIT=$(COMMIT) CHAOS_AGENT_IMAGE=$(IMAGE) hack/cluster.sh images
+
 .PHONY: image
-image: ## build the container image (needs a Docker engine; not available on the CI machines)
+image: ## build the container image with Docker (needs a Docker engine; `make images` needs none)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 .PHONY: manifests

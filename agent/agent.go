@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
@@ -24,8 +25,8 @@ import (
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
-	"github.com/chaos-agent/chaos-agent/workflow"
 	"github.com/chaos-agent/chaos-agent/subscriber"
+	"github.com/chaos-agent/chaos-agent/workflow"
 )
 
 // Agent is one chaos-agent process.
@@ -172,22 +173,42 @@ func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (
 }
 
 // leading runs fn only while this replica holds the Lease chaos-agent-leader in the agent's
-// namespace. Losing the lease is an error: the process exits and Kubernetes restarts it.
+// namespace. Losing the lease is an error: the process exits and Kubernetes restarts it. When ctx
+// ends, fn's context ends too, and the lease is released only once fn has returned (its runs
+// stopped and their results written): a replacement cannot lead while this replica still works,
+// and the process does not exit before fn is done.
 func (a *Agent) leading(ctx context.Context, clients kube.Clients, fn func(context.Context) error) error {
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, a.cfg.Namespace, "chaos-agent-leader",
 		clients.Kube.CoreV1(), clients.Kube.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: a.cfg.PodName})
 	if err != nil {
 		return fmt.Errorf("leader election lock: %w", err)
 	}
+	// The elector runs until fn has returned (or, never leading, until ctx ends).
+	leCtx, stopElector := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopElector()
+	var started atomic.Bool
+	stopIdle := context.AfterFunc(ctx, func() {
+		if !started.Load() {
+			stopElector()
+		}
+	})
+	defer stopIdle()
 	errc := make(chan error, 1)
 	lost := errors.New("lost the leader lease")
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		ReleaseOnCancel: true, Name: "chaos-agent",
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
+			OnStartedLeading: func(lctx context.Context) {
+				started.Store(true)
 				a.log.Info("became the leader")
-				errc <- fn(ctx)
+				fctx, cancel := context.WithCancel(lctx) // ends with the lease or with ctx
+				stop := context.AfterFunc(ctx, cancel)
+				err := fn(fctx)
+				stop()
+				cancel()
+				errc <- err
+				stopElector() // release the lease now that fn is done
 			},
 			OnStoppedLeading: func() { a.log.Info("no longer the leader") },
 		},
@@ -195,19 +216,18 @@ func (a *Agent) leading(ctx context.Context, clients kube.Clients, fn func(conte
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
-	le.Run(ctx) // returns when ctx ends or the lease is lost
-	select {
-	case err := <-errc:
+	le.Run(leCtx) // returns when the lease is lost or released
+	if started.Load() {
+		err := <-errc // fn's context has ended: wait until it is done
 		if err == nil && ctx.Err() == nil {
 			return lost
 		}
-		return err
-	default:
-		if ctx.Err() != nil {
-			return nil
-		}
-		return lost
+		return err // on shutdown too: e.g. caches that never synced
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return lost
 }
 
 // serveHTTP serves handler on addr until ctx ends, then shuts the server down gracefully.

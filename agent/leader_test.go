@@ -11,6 +11,7 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/internal/config"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
 
@@ -75,4 +76,67 @@ func TestLeaderElection(t *testing.T) {
 	took := time.Now()
 	testcluster.Eventually(t, 60*time.Second, "the follower takes over", func(ctx context.Context) (bool, error) { return ready(ctx, follower), nil })
 	t.Logf("%s took over %s after %s stopped", follower.name, time.Since(took).Round(time.Millisecond), leader.name)
+}
+
+// TestShutdownWhileLeading: with --leader-elect, cancelling the agent (SIGTERM) during a run
+// returns only once the run is stopped and its result written, and the Lease is released only
+// then: a replacement cannot lead while this replica still works, and the process cannot exit
+// with the run still marked Running.
+func TestShutdownWhileLeading(t *testing.T) {
+	c := testcluster.Get(t)
+	ns := c.Namespace(t)
+	cfg := config.Defaults()
+	cfg.Kubeconfig, cfg.Namespace, cfg.PodName, cfg.LeaderElect = c.Kubeconfig, ns, "leader-0", true
+	cfg.Scope = config.ScopeNamespace
+	cfg.MetricsAddr, cfg.HealthAddr = "", "127.0.0.1:0"
+	a := agent.New(cfg, zaptest.NewLogger(t))
+	ctx, stop := context.WithCancel(context.WithoutCancel(t.Context()))
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	addr, err := a.HealthAddr(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 30*time.Second, "the leader ready", func(ctx context.Context) (bool, error) {
+		code, _, err := get(ctx, "http://"+addr.String()+"/readyz")
+		return code == http.StatusOK, err
+	})
+	setupChaos(t, c, ns)
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(t.Context(), testcluster.Deployment(ns, "web", 2), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createEngine(t, c, ns, "long", "120", "1")
+	testcluster.Eventually(t, 30*time.Second, "chaos injected", func(ctx context.Context) (bool, error) {
+		evs, err := c.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=ChaosInject,involvedObject.name=long"})
+		return err == nil && len(evs.Items) > 0, err
+	})
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("agent returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not shut down")
+	}
+	// Right after Run returned: no waiting.
+	res, err := c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(ns).Get(t.Context(), "long-pod-delete", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r litmus.ChaosResult
+	if err := litmus.FromUnstructured(res, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status.ExperimentStatus.Verdict != litmus.VerdictStopped {
+		t.Errorf("verdict when Run returned: %s (phase %s), want Stopped", r.Status.ExperimentStatus.Verdict, r.Status.ExperimentStatus.Phase)
+	}
+	lease, err := c.Client.CoordinationV1().Leases(ns).Get(t.Context(), "chaos-agent-leader", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := lease.Spec.HolderIdentity; h != nil && *h != "" {
+		t.Errorf("the Lease is still held by %q after Run returned", *h)
+	}
 }

@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export NETNS=${NETNS:-chaos-agent-demo}
 export ARGO=0
+export REAL_NODE=0 # the demo runs on kwok nodes (the real node is one per machine)
 NS=hce
 t0=$SECONDS
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

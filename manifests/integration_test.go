@@ -252,6 +252,12 @@ func TestInstallClusterScope(t *testing.T) {
 		InfraID: "infra-" + randHex(8), AccessKey: "initial-key-" + randHex(10),
 		StartTime: time.Now().UnixMilli(), Image: "registry.invalid/chaos-agent:test",
 	}
+	if testcluster.RealNode() {
+		// The install creates its own namespace, which the harness cannot mark for kwok: the
+		// fake image must not land on the real node.
+		o.NodeSelector = testcluster.KwokNodeSelector
+		o.Tolerations = []corev1.Toleration{testcluster.KwokToleration}
+	}
 	full := render(t, o)
 	// The cluster-scoped part first (its namespace does not exist yet, so namespaced objects
 	// cannot be dry-run before the real apply creates it).

@@ -39,7 +39,7 @@ type Env struct {
 // Execute runs the command line args and returns the process exit code.
 func Execute(ctx context.Context, args []string, env Env) int {
 	root := NewRootCommand(env)
-	root.SetArgs(args)
+	root.SetArgs(checkerArgs(args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

@@ -26,7 +26,7 @@ func TestManifestMatchesExamples(t *testing.T) {
 		if code != ExitOK {
 			t.Fatalf("%s: exit %d: %s", scope, code, errOut)
 		}
-		want, err := os.ReadFile("../../manifests/examples/infra-" + scope + ".yaml")
+		want, err := os.ReadFile("../../../manifests/examples/infra-" + scope + ".yaml")
 		if err != nil {
 			t.Fatal(err)
 		}

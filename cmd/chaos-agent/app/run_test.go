@@ -41,7 +41,7 @@ func runSetup(t *testing.T) (*testcluster.Cluster, string) {
 // command (no frontend: a cmdProbe would need one; the seed's httpProbe URL is replaced by a
 // server answering `status`).
 func seedFile(t *testing.T, ns, url, duration string) string {
-	raw, err := os.ReadFile("../runner/testdata/seed-workflow.json")
+	raw, err := os.ReadFile("../../../runner/testdata/seed-workflow.json")
 	if err != nil {
 		t.Fatal(err)
 	}

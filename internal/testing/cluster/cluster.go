@@ -36,8 +36,39 @@ const (
 	EnvArgoNamespace  = "CHAOS_AGENT_TEST_ARGO_NAMESPACE"
 	EnvArgoInstanceID = "CHAOS_AGENT_TEST_ARGO_INSTANCE_ID"
 	EnvKubectl        = "CHAOS_AGENT_TEST_KUBECTL"
+	EnvRealNode       = "CHAOS_AGENT_TEST_REAL_NODE"
 	namespaceLabelKey = "chaos-agent.io/test"
 )
+
+// With a real node (REAL_NODE=1 hack/cluster.sh up), the kwok nodes carry this taint: pods land
+// on them only where they tolerate it. The integration tests' pods use fake images and are made
+// for kwok, so Namespace marks its namespaces for the PodNodeSelector and
+// PodTolerationRestriction admission plugins, which add KwokNodeSelector and KwokToleration
+// to every pod created in them.
+const (
+	KwokTaintKey = "kwok.x-k8s.io/node"
+)
+
+var (
+	// KwokNodeSelector selects the kwok nodes.
+	KwokNodeSelector = map[string]string{"type": "kwok"}
+	// KwokToleration tolerates the kwok nodes' taint.
+	KwokToleration = corev1.Toleration{Key: KwokTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+)
+
+// RealNode reports whether the test cluster has a real node next to the kwok nodes.
+func RealNode() bool { return os.Getenv(EnvRealNode) == "1" }
+
+// kwokAnnotations place every pod of a namespace on the kwok nodes (see KwokTaintKey).
+func kwokAnnotations() map[string]string {
+	if !RealNode() {
+		return nil
+	}
+	return map[string]string{
+		"scheduler.alpha.kubernetes.io/node-selector":      "type=kwok",
+		"scheduler.alpha.kubernetes.io/defaultTolerations": `[{"key":"` + KwokTaintKey + `","operator":"Exists","effect":"NoSchedule"}]`,
+	}
+}
 
 // Cluster is a connection to the local test cluster.
 type Cluster struct {
@@ -106,7 +137,8 @@ func connect(ctx context.Context, path string) (*Cluster, error) {
 
 var unsafeChars = regexp.MustCompile(`[^a-z0-9-]+`)
 
-// Namespace creates a fresh namespace named after the test, deleted when the test ends.
+// Namespace creates a fresh namespace named after the test, deleted when the test ends. Its
+// pods run on the kwok nodes (also when the cluster has a real node).
 func (c *Cluster) Namespace(t testing.TB) string {
 	t.Helper()
 	base := strings.Trim(unsafeChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
@@ -116,7 +148,7 @@ func (c *Cluster) Namespace(t testing.TB) string {
 	suffix := make([]byte, 3)
 	_, _ = rand.Read(suffix)
 	name := "t-" + base + "-" + hex.EncodeToString(suffix)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{namespaceLabelKey: "true"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{namespaceLabelKey: "true"}, Annotations: kwokAnnotations()}}
 	if _, err := c.Client.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}
