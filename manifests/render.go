@@ -37,8 +37,8 @@ var crdDirs = []string{"crds/litmus", "crds/argo"}
 const (
 	DefaultNamespace           = "hce"
 	DefaultVersion             = "3.31.0" // VERSION reported to the control plane (ChaosCenter 3.31.0)
-	DefaultArgoImage           = "quay.io/argoproj/workflow-controller:v3.7.4"
-	DefaultArgoExecImage       = "quay.io/argoproj/argoexec:v3.7.4"
+	DefaultArgoImage           = "quay.io/argoproj/workflow-controller:v3.7.18"
+	DefaultArgoExecImage       = "quay.io/argoproj/argoexec:v3.7.18"
 	DefaultChaosServiceAccount = "litmus-admin"
 	ImageRepository            = "ghcr.io/chaos-agent/chaos-agent"
 
@@ -68,8 +68,8 @@ type Options struct {
 	CustomTLSCert  string // base64 PEM CA certificate(s)
 
 	Image         string // chaos-agent image (default ghcr.io/chaos-agent/chaos-agent:<version>)
-	ArgoImage     string // workflow-controller image (default quay.io/argoproj/workflow-controller:v3.7.4)
-	ArgoExecImage string // argoexec image (default quay.io/argoproj/argoexec:v3.7.4)
+	ArgoImage     string // workflow-controller image (default quay.io/argoproj/workflow-controller:v3.7.18)
+	ArgoExecImage string // argoexec image (default quay.io/argoproj/argoexec:v3.7.18)
 
 	NodeSelector map[string]string   // for the agent and the workflow-controller
 	Tolerations  []corev1.Toleration // for the agent and the workflow-controller

@@ -589,7 +589,7 @@ func TestDefaults(t *testing.T) {
 	o := manifests.Options{}.WithDefaults()
 	if o.Scope != config.ScopeNamespace || o.Namespace != "hce" || o.Version != "3.31.0" ||
 		o.Image != manifests.DefaultImage() || !strings.HasPrefix(o.Image, "ghcr.io/chaos-agent/chaos-agent:") ||
-		o.ArgoImage != "quay.io/argoproj/workflow-controller:v3.7.4" || o.ArgoExecImage != "quay.io/argoproj/argoexec:v3.7.4" ||
+		o.ArgoImage != "quay.io/argoproj/workflow-controller:v3.7.18" || o.ArgoExecImage != "quay.io/argoproj/argoexec:v3.7.18" ||
 		!slices.Equal(o.ChaosServiceAccounts, []string{"litmus-admin"}) {
 		t.Errorf("defaults %+v", o)
 	}
