@@ -20,11 +20,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/executor/faults"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
+	"github.com/chaos-agent/chaos-agent/probes"
 )
 
 const experiment = `apiVersion: litmuschaos.io/v1alpha1
@@ -114,7 +115,7 @@ func setup(t *testing.T) (Options, string) {
 	}
 	log := zaptest.NewLogger(t)
 	return Options{Clients: clients, Impersonating: kube.NewServiceAccountClients(c.Config),
-		Probes: agent.NewProbeRunner(clock.RealClock{}, log), Log: log, Timeout: 2 * time.Minute}, ns
+		Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Log: log, Timeout: 2 * time.Minute}, ns
 }
 
 func TestRunPassAndFail(t *testing.T) {
@@ -204,8 +205,12 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestCheck(t *testing.T) {
 	o, ns := setup(t)
 	// The in-cluster agent's part: an executor for the namespace.
+	registry, err := faults.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ex, err := executor.New(executor.Options{Namespace: ns, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic, Clients: o.Impersonating,
-		Probes: o.Probes, Log: o.Log})
+		Faults: registry, Probes: o.Probes, Log: o.Log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,22 +24,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
-)
-
-// Labels of the wire contract.
-const (
-	labelInfraID       = "infra_id"
-	labelInstanceID    = "workflows.argoproj.io/controller-instanceid"
-	labelWorkflowID    = "workflow_id"
-	labelRevisionID    = "revision_id"
-	labelNotifyID      = "notify_id"
-	labelUpdatedBy     = "updated_by"
-	labelWorkflowRunID = "workflow_run_id"
-	labelStepPodName   = "step_pod_name"
 )
 
 // handle executes one action. Failures are logged, counted and — for applies of runs — reported
@@ -85,19 +73,11 @@ func (s *Subscriber) handle(ctx context.Context, a Action) {
 
 // parseManifest decodes a single object given as YAML or JSON.
 func parseManifest(text string) (*unstructured.Unstructured, error) {
-	if strings.TrimSpace(text) == "" {
-		return nil, errors.New("empty manifest")
-	}
-	j, err := yaml.YAMLToJSON([]byte(text))
+	u, err := kube.DecodeObject(text)
 	if err != nil {
-		return nil, fmt.Errorf("manifest is neither YAML nor JSON: %w", err)
+		return nil, err
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(j, &obj); err != nil || obj == nil {
-		return nil, errors.New("manifest is not a single object")
-	}
-	u := &unstructured.Unstructured{Object: obj}
-	if u.GetAPIVersion() == "" || u.GetKind() == "" {
+	if u.GetAPIVersion() == "" {
 		return nil, errors.New("manifest has no apiVersion or kind")
 	}
 	if _, err := schema.ParseGroupVersion(u.GetAPIVersion()); err != nil {
@@ -158,7 +138,7 @@ func (s *Subscriber) apply(ctx context.Context, rt RequestType, a Action) error 
 			if l == nil {
 				l = map[string]string{}
 			}
-			l[labelUpdatedBy] = v
+			l[litmus.LabelUpdatedBy] = v
 			obj.SetLabels(l)
 		}
 	}
@@ -188,7 +168,7 @@ func (s *Subscriber) apply(ctx context.Context, rt RequestType, a Action) error 
 			return nil
 		}
 		sel := obj.GetLabels()
-		delete(sel, labelUpdatedBy)
+		delete(sel, litmus.LabelUpdatedBy)
 		if len(sel) == 0 {
 			return errors.New("delete: the manifest has neither a name nor labels")
 		}
@@ -265,7 +245,7 @@ func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstr
 			appns = en.Namespace
 		}
 		if appns != "" && !pol.allowsNamespace(appns) {
-			return &policyError{fmt.Sprintf("fault %s targets namespace %q, which is not allowed", nameOfEngine(en), appns)}
+			return &policyError{fmt.Sprintf("fault %s targets namespace %q, which is not allowed", litmus.EngineKey(en), appns)}
 		}
 		for _, x := range en.Spec.Experiments {
 			for _, e := range x.Spec.Components.Env {
@@ -277,19 +257,12 @@ func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstr
 					hi = after
 				}
 				if n, err := strconv.Atoi(strings.TrimSpace(hi)); err == nil && n > pol.MaxPodsAffectedPerc {
-					return &policyError{fmt.Sprintf("fault %s asks for PODS_AFFECTED_PERC=%s, above the allowed %d", nameOfEngine(en), e.Value, pol.MaxPodsAffectedPerc)}
+					return &policyError{fmt.Sprintf("fault %s asks for PODS_AFFECTED_PERC=%s, above the allowed %d", litmus.EngineKey(en), e.Value, pol.MaxPodsAffectedPerc)}
 				}
 			}
 		}
 	}
 	return nil
-}
-
-func nameOfEngine(e *litmus.ChaosEngine) string {
-	if e.Name != "" {
-		return e.Name
-	}
-	return e.GenerateName
 }
 
 // embeddedEngines returns the ChaosEngines carried as raw input artifacts of a Workflow's (or a
@@ -309,7 +282,7 @@ func embeddedEngines(obj *unstructured.Unstructured) []*litmus.ChaosEngine {
 		for _, art := range arts {
 			am, _ := art.(map[string]any)
 			data, _, _ := unstructured.NestedString(am, "raw", "data")
-			if en := parseEngine(data); en != nil {
+			if en := litmus.EngineArtifact(data); en != nil {
 				out = append(out, en)
 			}
 		}
@@ -317,43 +290,28 @@ func embeddedEngines(obj *unstructured.Unstructured) []*litmus.ChaosEngine {
 	return out
 }
 
-func parseEngine(data string) *litmus.ChaosEngine {
-	if !strings.Contains(data, "ChaosEngine") {
-		return nil
-	}
-	u, err := parseManifest(data)
-	if err != nil || u.GetKind() != litmus.KindChaosEngine {
-		return nil
-	}
-	var en litmus.ChaosEngine
-	if litmus.FromUnstructured(u, &en) != nil {
-		return nil
-	}
-	return &en
-}
-
 // reportFailedRun tells the control plane that a run could not even start, so that it never
 // stays Queued: a completed run event in phase Error with the reason.
 func (s *Subscriber) reportFailedRun(ctx context.Context, obj *unstructured.Unstructured, username string, cause error) {
 	l := obj.GetLabels()
-	experimentID := l[labelWorkflowID]
+	experimentID := l[litmus.LabelWorkflowID]
 	if experimentID == "" {
 		s.log.Warn("cannot report the failed apply as a run: the manifest has no workflow_id label", zap.Error(cause))
 		return
 	}
-	runID := l[labelNotifyID]
+	runID := l[litmus.LabelNotifyID]
 	if runID == "" {
 		runID = "failed-" + obj.GetName()
 	}
 	now := s.o.Clock.Now()
 	ts := strconv.FormatInt(now.Unix(), 10)
 	ev := executionData{
-		ExperimentType: "events", RevisionID: l[labelRevisionID], ExperimentID: experimentID, EventType: "ADD",
+		ExperimentType: "events", RevisionID: l[litmus.LabelRevisionID], ExperimentID: experimentID, EventType: "ADD",
 		UID: runID, Namespace: obj.GetNamespace(), Name: obj.GetName(), CreationTimestamp: ts,
 		Phase: "Error", Message: "chaos-agent could not start this run: " + cause.Error(),
 		StartedAt: ts, FinishedAt: ts, Nodes: map[string]node{}, UpdatedBy: updatedBy(username),
 	}
-	if n := l[labelNotifyID]; n != "" {
+	if n := l[litmus.LabelNotifyID]; n != "" {
 		ev.NotifyID = &n
 	}
 	s.queueEvent(ctx, &ev, obj.GetName(), true)
@@ -435,7 +393,7 @@ func (s *Subscriber) deleteExperiment(ctx context.Context, experimentID string) 
 	var errs []error
 	for _, obj := range s.workflowStore().List() {
 		wf, ok := obj.(*runState)
-		if !ok || wf.Namespace != s.o.Namespace || wf.Labels[labelWorkflowID] != experimentID {
+		if !ok || wf.Namespace != s.o.Namespace || wf.Labels[litmus.LabelWorkflowID] != experimentID {
 			continue
 		}
 		errs = append(errs, s.stopEngines(ctx, string(wf.UID)))
@@ -512,7 +470,7 @@ func (s *Subscriber) readLog(ctx context.Context, ns, pod, container string) str
 
 // engineHistory renders the events of the ChaosEngines created by a step pod.
 func (s *Subscriber) engineHistory(ctx context.Context, ns, stepPod string) string {
-	sel, err := selectorFor(labelStepPodName, stepPod)
+	sel, err := selectorFor(litmus.LabelStepPodName, stepPod)
 	if err != nil {
 		return err.Error()
 	}

@@ -13,9 +13,9 @@ import (
 	"golang.org/x/term"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/logging"
+	"github.com/chaos-agent/chaos-agent/probes"
 	"github.com/chaos-agent/chaos-agent/runner"
 )
 
@@ -85,7 +85,7 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 		return err
 	}
 	res, runErr := runner.Run(ctx, m, runner.Options{
-		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: agent.NewProbeRunner(clock.RealClock{}, log),
+		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}),
 		DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
 	})
 	if res != nil {
