@@ -64,7 +64,12 @@ func TestNativeWorkflowEngineWithControlPlane(t *testing.T) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- agent.New(cfg, zaptest.NewLogger(t)).Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := cp.WaitConnected(wctx, infra); err != nil {

@@ -142,7 +142,7 @@ func evalProbes(t *testing.T, ps ...litmus.Probe) (litmus.ProbeResult, error) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	defer s.Close()
+	defer s.Close(t.Context())
 	if err := s.PreChaos(ctx); err != nil {
 		t.Fatalf("PreChaos: %v", err)
 	}

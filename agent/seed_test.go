@@ -124,7 +124,12 @@ func TestSeedTutorialResilience(t *testing.T) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- agent.New(cfg, zaptest.NewLogger(t)).Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
 
 	for _, r := range runs {
 		var obj map[string]any

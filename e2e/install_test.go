@@ -369,7 +369,7 @@ func timeToReady(t *testing.T, r *realNode, agentNS string) (count, sum float64)
 	if err != nil {
 		t.Fatalf("agent metrics through the Service: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 8<<20))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {

@@ -369,7 +369,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 			session = nil
 			return end(err), fault
 		}
-		defer session.Close()
+		defer session.Close(ctx)
 	}
 
 	// PreChaos

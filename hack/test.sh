@@ -30,12 +30,9 @@ step "modules"
 go mod download
 go mod verify >/dev/null
 
-step "static checks"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
-if [[ -n $unformatted ]]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
-go vet ./...
+step "static checks (make lint: gofmt, go vet, golangci-lint with .golangci.yml, both modules)"
 go build ./...
-(cd hack/mkimage && go vet ./...) # the image tool is a module of its own (go-containerregistry stays out of go.mod)
+make --no-print-directory lint
 
 step "local cluster (build is cached in ${CHAOS_AGENT_CLUSTER_DIR:-~/.cache/chaos-agent/cluster})"
 hack/cluster.sh build

@@ -200,7 +200,7 @@ func (s *Session) startSourcePod(ctx context.Context, p *probe) *litmus.Error {
 	s.log.Info("source pod created", zap.String("probe", p.name()), zap.String("pod", pod.Name))
 
 	deadline := s.r.clock.Now().Add(s.run.StatusCheckTimeout)
-	state := "not observed yet"
+	var state string // set before every read: each pass either returns or sets it
 	for {
 		cur, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
 		switch {

@@ -100,7 +100,7 @@ func TestCmdProbeInline(t *testing.T) {
 			start := time.Now()
 			res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{tt.probe}})
 			if tt.errCode != "" {
-				wantCode(t, err, tt.errCode, tt.errWant...)
+				_ = wantCode(t, err, tt.errCode, tt.errWant...)
 			} else if err != nil {
 				t.Fatalf("PreChaos: %v", err)
 			}
@@ -179,7 +179,7 @@ func TestProbeChaining(t *testing.T) {
 		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			cmdProbe("b", SOT, `echo {{ .nosuch.ProbeArtifacts.Register }}`, "string", "equal", "x"),
 		}})
-		wantCode(t, err, litmus.ErrorCodeGeneric, `probe "b"`, "nosuch")
+		_ = wantCode(t, err, litmus.ErrorCodeGeneric, `probe "b"`, "nosuch")
 		wantVerdict(t, res, "b", litmus.ProbeVerdictAwaited)
 	})
 }

@@ -156,7 +156,7 @@ func checkStringProps(t *testing.T, expected, actual string) {
 	}
 	// A value with no list syntax and no surrounding space is a one-element oneOf list.
 	if expected != "" && expected == strings.TrimSpace(expected) && !strings.Contains(expected, ",") &&
-		!(strings.HasPrefix(expected, "[") && strings.HasSuffix(expected, "]")) {
+		(!strings.HasPrefix(expected, "[") || !strings.HasSuffix(expected, "]")) {
 		eq, _ := passes(t, ComparatorString, "equal", expected, actual)
 		one, ok := passes(t, ComparatorString, "oneOf", expected, actual)
 		if !ok || one != eq {

@@ -105,7 +105,7 @@ func startSession(t *testing.T, r *Runner, run litmus.ProbeRun) *Session {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { s.Close(t.Context()) })
 	return s
 }
 

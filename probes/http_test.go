@@ -224,7 +224,7 @@ func TestHTTPProbe(t *testing.T) {
 			start := time.Now()
 			res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{tt.probe}})
 			if tt.errCode != "" {
-				wantCode(t, err, tt.errCode, tt.errWant...)
+				_ = wantCode(t, err, tt.errCode, tt.errWant...)
 			} else if err != nil {
 				t.Fatalf("PreChaos: %v", err)
 			}
@@ -326,7 +326,7 @@ func TestHTTPProbeContinuousFlip(t *testing.T) {
 	if res.Passed != 0 {
 		t.Errorf("Passed = %d", res.Passed)
 	}
-	s.Close()
+	s.Close(t.Context())
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -211,7 +211,7 @@ func TestK8sProbe(t *testing.T) {
 				Probes: tt.probes(ns), Namespace: ns, Kube: c.Client, Dynamic: c.Dynamic, RESTConfig: c.Config,
 			})
 			if tt.errCode != "" {
-				wantCode(t, err, tt.errCode, tt.errWant...)
+				_ = wantCode(t, err, tt.errCode, tt.errWant...)
 			} else if err != nil {
 				t.Fatalf("PreChaos: %v", err)
 			}
@@ -262,7 +262,7 @@ func TestCmdProbeSourcePod(t *testing.T) {
 		p := sourceProbe(SOT, litmus.ProbeSource{Image: "busybox", NodeSelector: map[string]string{"chaos-agent.io/no-such-node": "x"}})
 		start := time.Now()
 		res, err := runSOT(t, testRunner(t), run(ns, p))
-		wantCode(t, err, litmus.ErrorCodeCmdProbeError,
+		_ = wantCode(t, err, litmus.ErrorCodeCmdProbeError,
 			`source pod `+ns+`/pod-delete-probe-abc123 of probe "src" did not become Running and Ready within 3s`, "phase Pending", "Unschedulable")
 		if took := time.Since(start); took < 3*time.Second || took > 20*time.Second {
 			t.Errorf("took %s, want about the 3s status-check timeout", took)
@@ -288,7 +288,7 @@ func TestCmdProbeSourcePod(t *testing.T) {
 			close(seen)
 		}()
 		res, err := runSOT(t, testRunner(t), run(ns, p))
-		wantCode(t, err, litmus.ErrorCodeCmdProbeError, "unable to run command", "exec in source pod "+ns+"/pod-delete-probe-abc123")
+		_ = wantCode(t, err, litmus.ErrorCodeCmdProbeError, "unable to run command", "exec in source pod "+ns+"/pod-delete-probe-abc123")
 		wantVerdict(t, res, "src", litmus.ProbeVerdictAwaited)
 		var pod *corev1.Pod
 		select {
@@ -324,8 +324,8 @@ func TestCmdProbeSourcePod(t *testing.T) {
 			t.Errorf("source pod not ready after PreChaos: %s", st)
 		}
 		err = s.PostChaos(t.Context())
-		wantCode(t, err, litmus.ErrorCodeCmdProbeError, "exec in source pod")
+		_ = wantCode(t, err, litmus.ErrorCodeCmdProbeError, "exec in source pod")
 		podGone(t, ns)
-		s.Close()
+		s.Close(t.Context())
 	})
 }

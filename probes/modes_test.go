@@ -102,7 +102,7 @@ func newBubble(t *testing.T, run litmus.ProbeRun, respond func(ctx context.Conte
 		t.Fatalf("Start: %v", err)
 	}
 	b.s = s
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { s.Close(t.Context()) })
 	return b
 }
 
@@ -366,7 +366,7 @@ func TestModesInitialDelayCancelled(t *testing.T) {
 		if !ok {
 			t.Fatal("PreChaos still waiting after cancel")
 		}
-		wantCode(t, err, litmus.ErrorCodeGeneric, "interrupted")
+		_ = wantCode(t, err, litmus.ErrorCodeGeneric, "interrupted")
 		b.wantCalls()
 		wantVerdict(t, b.s.Result(), "sot", litmus.ProbeVerdictAwaited)
 	})
@@ -412,7 +412,7 @@ func TestModesAttempts(t *testing.T) {
 					return "1", 0
 				})
 			err := b.s.PreChaos(t.Context())
-			wantCode(t, err, litmus.ErrorCodeProbeTimeout, "probe failed due to timeout")
+			_ = wantCode(t, err, litmus.ErrorCodeProbeTimeout, "probe failed due to timeout")
 			if !IsFailure(err) {
 				t.Error("PROBE_TIMEOUT is not a failure")
 			}
@@ -658,7 +658,7 @@ func TestModesAsyncError(t *testing.T) {
 		b.step(time.Second)
 		wantVerdict(t, b.s.Result(), "c", litmus.ProbeVerdictAwaited)
 		err := b.s.PostChaos(t.Context())
-		wantCode(t, err, litmus.ErrorCodeCmdProbeError, "exit status 1")
+		_ = wantCode(t, err, litmus.ErrorCodeCmdProbeError, "exit status 1")
 		if IsFailure(err) {
 			t.Error("an execution error is reported as a failure")
 		}
@@ -707,7 +707,7 @@ func TestModesPostChaosWaitBounded(t *testing.T) {
 				res := b.s.Result()
 				wantVerdict(t, res, "c", litmus.ProbeVerdictFailed, "Probe is failed due to timeout")
 				if stop {
-					wantCode(t, err, litmus.ErrorCodeProbeTimeout)
+					_ = wantCode(t, err, litmus.ErrorCodeProbeTimeout)
 					wantVerdict(t, res, "eot", litmus.ProbeVerdictAwaited)
 					if !res.StoppedByProbe {
 						t.Error("StoppedByProbe not set")
@@ -741,8 +741,8 @@ func TestSessionLifecycle(t *testing.T) {
 		b.step(time.Second)
 		b.wantCallSet("c@0s", "o@0s", "c@1s", "o@1s")
 		// Close stops the running loops and joins them; it is idempotent.
-		b.s.Close()
-		b.s.Close()
+		b.s.Close(t.Context())
+		b.s.Close(t.Context())
 		b.step(time.Minute)
 		if n := len(b.shell.history()); n != 4 {
 			t.Errorf("%d calls after Close, want 4", n)
@@ -768,7 +768,7 @@ func TestVerbosity(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer s.Close()
+				defer s.Close(t.Context())
 				if err := s.PreChaos(t.Context()); err != nil {
 					t.Fatal(err)
 				}

@@ -47,10 +47,6 @@ type probe struct {
 
 func (p *probe) name() string { return p.spec.Name }
 
-func (p *probe) async() bool {
-	return p.spec.Mode == litmus.ProbeModeContinuous || p.spec.Mode == litmus.ProbeModeOnChaos
-}
-
 func (p *probe) isSource() bool {
 	return p.spec.Type == litmus.ProbeTypeCmd && p.spec.CmdProbeInputs != nil && p.spec.CmdProbeInputs.Source != nil
 }

@@ -132,7 +132,7 @@ func TestPromProbe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{tt.probe}})
 			if tt.errCode != "" {
-				wantCode(t, err, tt.errCode, tt.errWant...)
+				_ = wantCode(t, err, tt.errCode, tt.errWant...)
 			} else if err != nil {
 				t.Fatalf("PreChaos: %v", err)
 			}

@@ -294,8 +294,8 @@ func (s *Session) Result() litmus.ProbeResult {
 }
 
 // Close stops the probe loops still running, waits for them, and deletes the source pods
-// left (best effort). It is idempotent.
-func (s *Session) Close() {
+// left (best effort, for up to 30 s, even when ctx is already cancelled). It is idempotent.
+func (s *Session) Close(ctx context.Context) {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
@@ -312,8 +312,8 @@ func (s *Session) Close() {
 		}
 		s.mu.Unlock()
 		if len(pods) > 0 {
-			// Close has no context: bound the clean-up on its own.
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			// The clean-up outlives the run's cancellation, bounded on its own.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
 			for _, name := range pods {
 				s.deletePod(ctx, name, false)
@@ -561,21 +561,6 @@ func (p *probe) errorf(code litmus.ErrorCode, format string, a ...any) *litmus.E
 	e := litmus.NewError(code, format, a...)
 	e.Target = p.target()
 	return e
-}
-
-// codes returns the ERROR and FAILURE codes of the probe's type.
-func (p *probe) codes() (errCode, failCode litmus.ErrorCode) {
-	switch p.spec.Type {
-	case litmus.ProbeTypeHTTP:
-		return litmus.ErrorCodeHTTPProbeError, litmus.ErrorCodeHTTPProbeFailure
-	case litmus.ProbeTypeCmd:
-		return litmus.ErrorCodeCmdProbeError, litmus.ErrorCodeCmdProbeFailure
-	case litmus.ProbeTypeK8s:
-		return litmus.ErrorCodeK8sProbeError, litmus.ErrorCodeK8sProbeFailure
-	case litmus.ProbeTypeProm:
-		return litmus.ErrorCodePromProbeError, litmus.ErrorCodePromProbeFailure
-	}
-	return litmus.ErrorCodeGeneric, litmus.ErrorCodeGeneric
 }
 
 func sessionErr(phase litmus.ExperimentPhase, msg string) *litmus.Error {

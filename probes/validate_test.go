@@ -305,7 +305,7 @@ func TestStartValidation(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Start: %v", err)
 				}
-				defer s.Close()
+				defer s.Close(t.Context())
 				res := s.Result()
 				if len(res.Statuses) != len(tt.probes) {
 					t.Fatalf("%d statuses, want %d", len(res.Statuses), len(tt.probes))

@@ -228,7 +228,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 	var workflowFaults []FaultResult
 	if len(m.Workflows) > 0 {
 		if o.Argo == nil {
-			return nil, errors.New("Workflow manifests need an Argo client")
+			return nil, errors.New("the manifests hold Workflows, which need an Argo client")
 		}
 		faults, err := runWorkflows(ctx, m.Workflows, o, start)
 		if err != nil {
@@ -237,7 +237,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		workflowFaults = faults
 	}
 
-	var waitCtx context.Context = ctx
+	waitCtx := ctx
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		waitCtx, cancel = context.WithTimeout(ctx, o.Timeout)

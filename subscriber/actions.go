@@ -460,7 +460,7 @@ func (s *Subscriber) readLog(ctx context.Context, ns, pod, container string) str
 	if err != nil {
 		return "Failed to get pod logs: " + err.Error()
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read side: nothing to lose
 	b, err := io.ReadAll(rc)
 	if err != nil {
 		return "Failed to read pod logs: " + err.Error()

@@ -218,7 +218,7 @@ func logRuntimeMemory(b *testing.B) {
 		b.Logf("metrics: %v", err)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	for _, l := range strings.Split(string(body), "\n") {
 		if strings.HasPrefix(l, "go_memstats_heap_inuse_bytes") || strings.HasPrefix(l, "go_memstats_sys_bytes") || strings.HasPrefix(l, "go_goroutines") {
@@ -261,7 +261,7 @@ func saveProfile(b *testing.B, url, file string) {
 	if err != nil {
 		b.Fatalf("profile: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		b.Fatalf("profile: %v (HTTP %d)", err, resp.StatusCode)

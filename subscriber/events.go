@@ -399,7 +399,7 @@ func (s *Subscriber) chaosDataFor(en *litmus.ChaosEngine, n runNode) *chaosData 
 	if en.Name == "" {
 		return nil
 	}
-	if !n.StartedAt.IsZero() && n.StartedAt.Time.After(en.CreationTimestamp.Time.Add(time.Second)) {
+	if !n.StartedAt.IsZero() && n.StartedAt.After(en.CreationTimestamp.Add(time.Second)) {
 		return nil // an engine of an earlier run
 	}
 	cd := &chaosData{EngineUID: string(en.UID), EngineContext: en.Labels["context"], EngineName: en.Name, Namespace: en.Namespace,

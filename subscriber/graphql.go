@@ -88,7 +88,7 @@ func (c *gqlClient) do(ctx context.Context, query string, variables map[string]a
 	if err != nil {
 		return &transientError{fmt.Errorf("POST %s: %w", field, err)}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read side: nothing to lose
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return &transientError{fmt.Errorf("read %s response: %w", field, err)}

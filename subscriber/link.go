@@ -80,7 +80,7 @@ func (s *Subscriber) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // also closed when ctx ends; the second Close errors
 	// Close the socket when ctx ends so that a blocked Read returns at once.
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()

@@ -44,10 +44,10 @@ func newFreezer(t *testing.T, target string) *freezer {
 	}
 	f := &freezer{ln: ln, target: target}
 	t.Cleanup(func() {
-		ln.Close()
+		_ = ln.Close()
 		f.mu.Lock()
 		for _, c := range f.conns {
-			c.Close()
+			_ = c.Close()
 		}
 		f.mu.Unlock()
 	})
@@ -59,7 +59,7 @@ func newFreezer(t *testing.T, target string) *freezer {
 			}
 			u, err := net.Dial("tcp", target)
 			if err != nil {
-				c.Close()
+				_ = c.Close()
 				continue
 			}
 			frozen := &atomic.Bool{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,7 +76,6 @@ type Subscriber struct {
 
 	connected atomic.Bool
 	actions   chan Action
-	workers   sync.WaitGroup
 }
 
 // New validates the options and builds a Subscriber.

@@ -182,7 +182,7 @@ func TestCandidates(t *testing.T) {
 			s := newFixture(t, tc.objs...).selector(1)
 			got, err := s.Candidates(tc.spec)
 			if len(tc.wantErr) > 0 {
-				wantSelErr(t, err, tc.wantErr...)
+				_ = wantSelErr(t, err, tc.wantErr...)
 				return
 			}
 			if err != nil {
@@ -257,7 +257,7 @@ func TestTargetPods(t *testing.T) {
 			for _, call := range []func(Spec) ([]*corev1.Pod, error){s.Candidates, s.Select} {
 				got, err := call(tc.spec)
 				if len(tc.wantErr) > 0 {
-					wantSelErr(t, err, tc.wantErr...)
+					_ = wantSelErr(t, err, tc.wantErr...)
 					continue
 				}
 				if err != nil {
@@ -339,7 +339,7 @@ func TestNodeLabel(t *testing.T) {
 			s := NewSelector(l, rand.New(rand.NewPCG(3, 3)))
 			got, err := s.Select(tc.spec)
 			if len(tc.wantErrs) > 0 {
-				wantSelErr(t, err, tc.wantErrs...)
+				_ = wantSelErr(t, err, tc.wantErrs...)
 				return
 			}
 			if err != nil {

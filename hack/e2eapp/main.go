@@ -119,7 +119,7 @@ func run(c config) error {
 			return
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			http.Error(w, fmt.Sprintf("cart service answered %d", resp.StatusCode), http.StatusServiceUnavailable)
 			return

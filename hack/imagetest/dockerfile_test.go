@@ -199,7 +199,7 @@ func readArchive(t *testing.T, name string, keep func(string) bool) (imageConfig
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()

@@ -226,7 +226,7 @@ func run(args []string) error {
 	}
 	tmp := *out + ".tmp"
 	if err := tarball.MultiRefWriteToFile(tmp, refs); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // best effort: the write error is the one to report
 		return err
 	}
 	return os.Rename(tmp, *out)
@@ -330,7 +330,7 @@ func writeLayer(entries map[string]*entry, epoch time.Time) ([]byte, error) {
 				return nil, err
 			}
 			n, err := io.Copy(tw, f)
-			f.Close()
+			_ = f.Close() // read side: nothing to lose
 			if err != nil {
 				return nil, err
 			}

@@ -50,7 +50,7 @@ type ProbeSession interface {
 	ChaosStarted(ctx context.Context)    // starts OnChaos probes
 	PostChaos(ctx context.Context) error // ends and evaluates Continuous/OnChaos, then EOT and Edge (post)
 	Result() ProbeResult                 // the statuses so far
-	Close()                              // stops whatever still runs
+	Close(ctx context.Context)           // stops whatever still runs; ctx's values (not its cancellation) reach the clean-up
 }
 
 // ProbeResult is the probes' contribution to the verdict.

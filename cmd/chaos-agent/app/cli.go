@@ -1,4 +1,4 @@
-// Package cli defines chaos-agent's command line: one cobra command per way to start the binary.
+// Package app defines chaos-agent's command line: one cobra command per way to start the binary.
 // It turns errors into exit codes; only cmd/chaos-agent calls os.Exit.
 package app
 

@@ -23,7 +23,7 @@ import (
 type timingObserver struct {
 	mu      sync.Mutex
 	batches []time.Time // start of each deletion batch
-	last    int
+
 }
 
 func (o *timingObserver) Iteration(int, []*corev1.Pod) {}

@@ -150,8 +150,8 @@ func newHarness(t *testing.T, w *fakeWorkload, env map[string]string) *harness {
 }
 
 // run runs Inject, stepping the fake clock whenever every goroutine is blocked, and returns
-// Inject's error and the fake time it took. cancelAt (if > 0) cancels the context at that time.
-func (h *harness) run(t *testing.T, cancelAt time.Duration) (error, time.Duration) {
+// the fake time Inject took and its error. cancelAt (if > 0) cancels the context at that time.
+func (h *harness) run(t *testing.T, cancelAt time.Duration) (time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
@@ -161,7 +161,7 @@ func (h *harness) run(t *testing.T, cancelAt time.Duration) (error, time.Duratio
 		synctest.Wait()
 		select {
 		case err := <-done:
-			return err, h.clock.Since(h.start)
+			return h.clock.Since(h.start), err
 		default:
 		}
 		if cancelAt > 0 && h.clock.Since(h.start) >= cancelAt {
@@ -219,7 +219,7 @@ func TestInjectTiming(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := newHarness(t, newFakeWorkload(tc.pods, tc.perIt), tc.env)
-				err, took := h.run(t, 0)
+				took, err := h.run(t, 0)
 				if err != nil {
 					t.Fatalf("Inject: %v", err)
 				}
@@ -249,7 +249,7 @@ func TestInjectTiming(t *testing.T) {
 func TestInjectAbortStopsWithinOneSecond(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, newFakeWorkload(4, 1), map[string]string{"TOTAL_CHAOS_DURATION": "60", "CHAOS_INTERVAL": "5"})
-		err, took := h.run(t, 7*time.Second)
+		took, err := h.run(t, 7*time.Second)
 		if err == nil || err.Error() != "engineState set to stop" {
 			t.Fatalf("Inject returned %v, want the cancellation cause", err)
 		}
@@ -270,7 +270,7 @@ func TestInjectErrors(t *testing.T) {
 				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "web-001",
 					errors.New(`User "system:serviceaccount:ns:chaos" cannot delete resource "pods"`))
 			})
-			err, _ := h.run(t, 0)
+			_, err := h.run(t, 0)
 			var le *litmus.Error
 			if !errors.As(err, &le) || le.Code != litmus.ErrorCodeChaosInject || le.Phase != litmus.ExperimentPhaseChaosInject {
 				t.Fatalf("error %v, want CHAOS_INJECT_ERROR", err)
@@ -283,7 +283,7 @@ func TestInjectErrors(t *testing.T) {
 	t.Run("no targets is a TARGET_SELECTION_ERROR", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			h := newHarness(t, newFakeWorkload(0, 1), map[string]string{"TOTAL_CHAOS_DURATION": "4"})
-			err, _ := h.run(t, 0)
+			_, err := h.run(t, 0)
 			var le *litmus.Error
 			if !errors.As(err, &le) || le.Code != litmus.ErrorCodeTargetSelection {
 				t.Fatalf("error %v, want TARGET_SELECTION_ERROR", err)
@@ -295,7 +295,7 @@ func TestInjectErrors(t *testing.T) {
 			w := newFakeWorkload(1, 1)
 			w.replace = false
 			h := newHarness(t, w, map[string]string{"TOTAL_CHAOS_DURATION": "10", "CHAOS_INTERVAL": "2", "STATUS_CHECK_TIMEOUT": "6"})
-			err, took := h.run(t, 0)
+			took, err := h.run(t, 0)
 			var le *litmus.Error
 			if !errors.As(err, &le) || le.Code != litmus.ErrorCodeStatusChecks {
 				t.Fatalf("error %v, want STATUS_CHECKS_ERROR", err)
@@ -315,7 +315,7 @@ func TestInjectDryRunDeletesNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newFakeWorkload(3, 2)
 		h := newHarness(t, w, map[string]string{"TOTAL_CHAOS_DURATION": "4", "CHAOS_INTERVAL": "2", "DRY_RUN": "true"})
-		if err, _ := h.run(t, 0); err != nil {
+		if _, err := h.run(t, 0); err != nil {
 			t.Fatal(err)
 		}
 		if len(w.pods) != 3 || w.next != 3 {
@@ -347,7 +347,7 @@ func TestInjectPDBAwareSkips(t *testing.T) {
 			}
 			return true, nil, apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
 		})
-		if err, _ := h.run(t, 0); err != nil {
+		if _, err := h.run(t, 0); err != nil {
 			t.Fatal(err)
 		}
 		if len(h.rec.deleted) != 0 || len(w.pods) != 2 {

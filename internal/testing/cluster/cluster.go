@@ -1,4 +1,4 @@
-// Package testcluster hands integration tests a client for the real local cluster that
+// Package cluster (imported as testcluster) hands integration tests a client for the real local cluster that
 // hack/cluster.sh starts (kube-apiserver, etcd, controllers, scheduler, kwok nodes) and a fresh
 // namespace per test.
 //
@@ -154,7 +154,7 @@ func (c *Cluster) Namespace(t testing.TB) string {
 	}
 	t.Cleanup(func() {
 		// A fresh context: t.Context() is already cancelled during cleanup.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(context.Background()), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 10*time.Second)
 		defer cancel()
 		if os.Getenv("CHAOS_AGENT_TEST_KEEP_NAMESPACES") == "1" {
 			t.Logf("keeping namespace %s", name)

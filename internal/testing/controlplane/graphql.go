@@ -75,7 +75,7 @@ func prepare(schema *ast.Schema, req *gqlRequest) (*operation, gqlerror.List) {
 	}
 	if errs := validator.Validate(schema, doc); len(errs) > 0 {
 		for _, e := range errs {
-			withCode(e, codeValidationFailed)
+			_ = withCode(e, codeValidationFailed)
 		}
 		return nil, errs
 	}
@@ -223,12 +223,6 @@ func str(m map[string]any, key string) string {
 	default:
 		return fmt.Sprint(v)
 	}
-}
-
-// optStr reads a nullable string member: (value, present-and-non-null).
-func optStr(m map[string]any, key string) (string, bool) {
-	v, ok := m[key].(string)
-	return v, ok
 }
 
 // object is a JSON object that keeps its key order (GraphQL responses follow

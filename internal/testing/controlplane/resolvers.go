@@ -86,13 +86,6 @@ func (s *Server) verifyInfraLocked(id identity) (*infraState, error) {
 	return inf, nil
 }
 
-func (s *Server) verifyInfra(id identity) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, err := s.verifyInfraLocked(id)
-	return err
-}
-
 // resolveMutation runs one Mutation root field.
 func (s *Server) resolveMutation(name string, args map[string]any) (any, error) {
 	req, _ := args["request"].(map[string]any)

@@ -1,4 +1,4 @@
-// Package testcp is a test control plane: a real, in-process server for the
+// Package controlplane (imported as testcp) is a test control plane: a real, in-process server for the
 // server side of the ChaosCenter 3.x agent protocol (see the protocol
 // reference, §1–§4). It serves GraphQL over HTTP POST and graphql-ws over a
 // websocket on the same path, validates every document against the agent-facing

@@ -57,7 +57,7 @@ func post(t *testing.T, url, contentType, body string) (int, map[string]any) {
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
@@ -273,8 +273,8 @@ func dial(t *testing.T, url string) *wsClient {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	resp.Body.Close()
-	t.Cleanup(func() { c.Close() })
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = c.Close() })
 	return &wsClient{t: t, c: c}
 }
 
@@ -574,8 +574,8 @@ func TestWebsocketProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		defer c.Close()
+		_ = resp.Body.Close()
+		defer func() { _ = c.Close() }()
 		if c.Subprotocol() != "graphql-ws" {
 			t.Fatalf("subprotocol %q", c.Subprotocol())
 		}
@@ -857,7 +857,7 @@ func TestSetFailPosts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Fatalf("request %d: status %d, want %d", i, resp.StatusCode, want)
 		}
@@ -892,7 +892,7 @@ func TestHandlerPathsAndNoGoroutineLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 404 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -906,14 +906,14 @@ func TestHandlerPathsAndNoGoroutineLeak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		_ = c.WriteJSON(map[string]any{"type": "connection_init"})
 		clients = append(clients, c)
 	}
 	time.Sleep(50 * time.Millisecond)
 	s.Stop()
 	for _, c := range clients {
-		c.Close()
+		_ = c.Close()
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before+1 {

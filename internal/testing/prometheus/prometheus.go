@@ -1,4 +1,4 @@
-// Package testprom runs a real Prometheus server for tests: the promProbe tests query it, and
+// Package prometheus (imported as testprom) runs a real Prometheus server for tests: the promProbe tests query it, and
 // integration tests point it at the agent's own /metrics.
 //
 // The server is /usr/bin/prometheus (Debian package "prometheus"), or the binary named by
