@@ -161,7 +161,30 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	a.log.Info("chaos-agent running", zap.String("scope", string(cfg.Scope)), zap.String("namespace", cfg.Namespace),
 		zap.Bool("controlPlane", cfg.ServerAddr != ""), zap.Bool("leaderElection", cfg.LeaderElect))
-	return g.Wait()
+	return boundedShutdown(ctx, cfg.ShutdownTimeout, a.log, g.Wait)
+}
+
+// boundedShutdown returns wait's result, but once ctx has ended (the stop signal) it waits at
+// most timeout (--shutdown-timeout) more: then it returns an error and the process exits,
+// leaving behind whatever has not stopped (Kubernetes would kill it at the pod's
+// terminationGracePeriodSeconds anyway; the install sets that above the default timeout).
+func boundedShutdown(ctx context.Context, timeout time.Duration, log *zap.Logger, wait func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", zap.Duration("timeout", timeout))
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("shutdown did not finish within --shutdown-timeout %s: exiting with parts still stopping", timeout)
+	}
 }
 
 func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (*subscriber.Subscriber, error) {

@@ -47,7 +47,6 @@ type Config struct {
 	IsInfraConfirmed bool   // IS_INFRA_CONFIRMED
 	InfraVersion     string // VERSION: the version reported to the control plane
 	StartTime        int64  // START_TIME: registration time, Unix ms
-	Components       string // COMPONENTS: YAML list of label selectors that must be healthy
 	SkipSSLVerify    bool   // SKIP_SSL_VERIFY
 	CustomTLSCert    string // CUSTOM_TLS_CERT: base64 PEM of extra CA certificates
 
@@ -65,7 +64,7 @@ type Config struct {
 	HealthAddr      string        // /healthz and /readyz
 	Profiling       bool          // /debug/pprof on the metrics address
 	LeaderElect     bool          // run one active replica
-	ShutdownTimeout time.Duration // budget for stopping faults and flushing events on exit
+	ShutdownTimeout time.Duration // after the stop signal, the most the agent waits for its parts to stop
 	WorkflowEngine  string        // argo | native
 
 	// PodName identifies this replica (leader election, engine status, event sources).
@@ -133,8 +132,6 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	bind("infra-version", "VERSION")
 	fs.Int64Var(&c.StartTime, "start-time", c.StartTime, "registration time in Unix milliseconds; older workflows are ignored")
 	bind("start-time", "START_TIME")
-	fs.StringVar(&c.Components, "components", c.Components, "YAML 'DEPLOYMENTS: [selectors]' of components that must be healthy before connecting")
-	bind("components", "COMPONENTS")
 	fs.BoolVar(&c.SkipSSLVerify, "skip-ssl-verify", c.SkipSSLVerify, "do not verify the control plane's TLS certificate (insecure)")
 	bind("skip-ssl-verify", "SKIP_SSL_VERIFY")
 	fs.StringVar(&c.CustomTLSCert, "custom-tls-cert", c.CustomTLSCert, "base64-encoded PEM CA certificate(s) trusted for the control plane")
@@ -155,7 +152,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	bind("profiling", "CHAOS_AGENT_PROFILING")
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect one active replica through a Lease in the agent's namespace")
 	bind("leader-elect", "CHAOS_AGENT_LEADER_ELECT")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed to stop faults and flush events on exit")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after SIGTERM, the most the agent waits for running faults to stop, results and events to be written and the lease to be released; then it exits anyway")
 	bind("shutdown-timeout", "CHAOS_AGENT_SHUTDOWN_TIMEOUT")
 	fs.StringVar(&c.WorkflowEngine, "workflow-engine", c.WorkflowEngine, "who runs experiment workflows: argo or native")
 	bind("workflow-engine", "CHAOS_AGENT_WORKFLOW_ENGINE")

@@ -58,7 +58,7 @@ func TestPrecedence(t *testing.T) {
 			check: func(t *testing.T, c Config) {
 				if c.ServerAddr != "https://cp.example.com/api/query" || c.InfraID != "id-1" || c.AccessKey != "k" ||
 					!c.IsInfraConfirmed || c.Scope != ScopeCluster || c.Namespace != "chaos" || c.InfraVersion != "3.20.0" ||
-					c.StartTime != 1700000000000 || !c.SkipSSLVerify || !strings.Contains(c.Components, "workflow-controller") {
+					c.StartTime != 1700000000000 || !c.SkipSSLVerify {
 					t.Errorf("env not applied: %s", c)
 				}
 			},
