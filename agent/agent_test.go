@@ -207,19 +207,7 @@ func createEngine(t *testing.T, c *testcluster.Cluster, ns, name, duration, inte
 
 func waitVerdict(t *testing.T, c *testcluster.Cluster, ns, engine string) *litmus.ChaosResult {
 	t.Helper()
-	var res litmus.ChaosResult
-	testcluster.Eventually(t, 60*time.Second, "verdict of "+engine, func(ctx context.Context) (bool, error) {
-		u, err := c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(ns).Get(ctx, engine+"-pod-delete", metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		if err := litmus.FromUnstructured(u, &res); err != nil {
-			return false, err
-		}
-		v := res.Status.ExperimentStatus.Verdict
-		return v != "" && v != litmus.VerdictAwaited, nil
-	})
-	return &res
+	return c.FinalResult(t, ns, litmus.ResultName(engine, "pod-delete", ""), 60*time.Second)
 }
 
 func writeTokenKubeconfig(t *testing.T, c *testcluster.Cluster, token string) string {

@@ -15,7 +15,6 @@ import (
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
-	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
 
 // sleep is the smallest fault there is: it injects nothing and only waits out
@@ -170,19 +169,7 @@ func (e *env) sleepEngine(name string, vars map[string]string) *litmus.ChaosEngi
 // resultOf waits for the result of an engine's experiment to reach a final verdict.
 func (e *env) resultOf(engine, experiment string, timeout time.Duration) *litmus.ChaosResult {
 	e.t.Helper()
-	var res litmus.ChaosResult
-	testcluster.Eventually(e.t, timeout, "final verdict of "+engine, func(ctx context.Context) (bool, error) {
-		u, err := e.c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(e.ns).Get(ctx, litmus.ResultName(engine, experiment, ""), metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		if err := litmus.FromUnstructured(u, &res); err != nil {
-			return false, err
-		}
-		v := res.Status.ExperimentStatus.Verdict
-		return v != "" && v != litmus.VerdictAwaited, nil
-	})
-	return &res
+	return e.c.FinalResult(e.t, e.ns, litmus.ResultName(engine, experiment, ""), timeout)
 }
 
 // TestSleepFaultLifecycle runs the second fault through a real executor on the test cluster:
