@@ -284,6 +284,22 @@ func TestEngineFast(t *testing.T) {
 			nodes: map[string]wfv1.NodePhase{"fault-a": wfv1.NodeFailed, "fault-b": wfv1.NodeSkipped},
 		},
 		{
+			name:      "stopped by the control plane",
+			groups:    [][]string{{"fault-a"}, {"fault-b"}, {"cleanup"}},
+			templates: []wfv1.Template{tmplFault("fault-a", "a-"), tmplFault("fault-b", "b-"), tmplCleanup},
+			during: func(t *testing.T, w *fakeWorld) {
+				wf := w.workflow(t, "wf")
+				wf.Spec.Shutdown = wfv1.ShutdownStrategyStop
+				if _, err := w.argo.ArgoprojV1alpha1().Workflows(wfNS).Update(t.Context(), wf, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			phase: wfv1.WorkflowFailed, message: "Stopped with strategy 'Stop'",
+			// The stopped engine ends at once, not after 10 s; no later fault starts.
+			nodes:       map[string]wfv1.NodePhase{"fault-a": wfv1.NodeSucceeded, "fault-b": wfv1.NodeSkipped, "cleanup": wfv1.NodeSucceeded},
+			maxDuration: 10 * time.Second, onFault: 1,
+		},
+		{
 			name:      "unsupported shape",
 			groups:    [][]string{{"script"}},
 			templates: []wfv1.Template{{Name: "script", Script: &wfv1.ScriptTemplate{Source: "echo hi"}}},

@@ -192,14 +192,23 @@ func (e *Engine) Run(ctx context.Context, namespace, name string) error {
 				TemplateName: w.Spec.Entrypoint, Phase: wfv1.NodeRunning, StartedAt: start, BoundaryID: w.Name}
 			addChild(w, prev, gid)
 		})
-		// After a failure only cleanup steps still run (upstream skips them: litmus#4489).
+		// After a failure or a stop only cleanup steps still run (upstream skips them:
+		// litmus#4489); a stopped Workflow (spec.shutdown, as Argo's stop sets it) starts no new
+		// fault, as Argo starts no new step.
+		skip := ""
+		switch {
+		case failed != nil:
+			skip = "skipped: an earlier step failed"
+		case ctx.Err() != nil || r.shutdown(ctx):
+			skip = "skipped: the Workflow was stopped"
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, len(group))
 		for j, s := range group {
 			sname := groupName + "." + s.name
 			id := nodeID(wf, sname)
-			if (failed != nil || ctx.Err() != nil) && s.kind != stepCleanup {
-				r.node(ctx, wf, gid, id, sname, s, wfv1.NodeSkipped, "skipped: an earlier step failed", nil)
+			if skip != "" && s.kind != stepCleanup {
+				r.node(ctx, wf, gid, id, sname, s, wfv1.NodeSkipped, skip, nil)
 				continue
 			}
 			wg.Go(func() { errs[j] = r.runStep(ctx, wf, gid, id, sname, s) })
