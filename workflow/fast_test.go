@@ -202,6 +202,7 @@ func TestEngineFast(t *testing.T) {
 		templates   []wfv1.Template
 		setup       func(w *fakeWorld)
 		during      func(t *testing.T, w *fakeWorld) // once the first engine exists
+		cancelAfter time.Duration                    // Run's ctx ends after this long
 		phase       wfv1.WorkflowPhase
 		message     string // in the Workflow's message
 		nodes       map[string]wfv1.NodePhase
@@ -300,6 +301,16 @@ func TestEngineFast(t *testing.T) {
 			maxDuration: 10 * time.Second, onFault: 1,
 		},
 		{
+			name:        "shutdown with nobody running the engine",
+			groups:      [][]string{{"fault-a"}, {"fault-b"}},
+			templates:   []wfv1.Template{tmplFault("fault-a", "stuck-"), tmplFault("fault-b", "b-")},
+			cancelAfter: 5 * time.Second,
+			phase:       wfv1.WorkflowFailed, message: "Stopped with strategy 'Stop'",
+			nodes: map[string]wfv1.NodePhase{"fault-a": wfv1.NodeFailed, "fault-b": wfv1.NodeSkipped},
+			// 5 s, then the 30 s grace: never forever.
+			maxDuration: 36 * time.Second, engines: 1,
+		},
+		{
 			name:      "unsupported shape",
 			groups:    [][]string{{"script"}},
 			templates: []wfv1.Template{{Name: "script", Script: &wfv1.ScriptTemplate{Source: "echo hi"}}},
@@ -331,7 +342,13 @@ func TestEngineFast(t *testing.T) {
 					}()
 				}
 				start := time.Now()
-				if err := eng.Run(ctx, wfNS, "wf"); err != nil {
+				runCtx := ctx
+				if tc.cancelAfter > 0 {
+					var cancelRun context.CancelFunc
+					runCtx, cancelRun = context.WithTimeout(ctx, tc.cancelAfter)
+					defer cancelRun()
+				}
+				if err := eng.Run(runCtx, wfNS, "wf"); err != nil {
 					t.Fatal(err)
 				}
 				took := time.Since(start)
