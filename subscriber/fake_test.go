@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -239,10 +240,18 @@ func newFakeClients(objs ...runtime.Object) fakeClients {
 		}
 		return false, nil, nil
 	})
+	argo := argofake.NewSimpleClientset()
+	// Nor does it give objects a UID (Workflows are looked up by theirs).
+	argo.PrependReactor("create", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if obj, ok := a.(k8stesting.CreateAction).GetObject().(metav1.Object); ok && obj.GetUID() == "" {
+			obj.SetUID(types.UID("uid-" + obj.GetName()))
+		}
+		return false, nil, nil
+	})
 	return fakeClients{
 		kube: kube,
 		dyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, listKinds),
-		argo: argofake.NewSimpleClientset(),
+		argo: argo,
 	}
 }
 
