@@ -465,3 +465,104 @@ func TestExecutorAborts(t *testing.T) {
 		})
 	}
 }
+
+// fakeProbes is a ProbeRunner whose probes pass, or whose Continuous probe fails with
+// stopOnFailure once chaos has run for failAfter.
+type fakeProbes struct {
+	failAfter time.Duration // 0: every probe passes
+	preErr    error         // PreChaos fails with this
+	wg        sync.WaitGroup
+}
+
+type fakeSession struct {
+	p      *fakeProbes
+	run    executor.ProbeRun
+	failed atomic.Bool
+	stop   chan struct{}
+	once   sync.Once
+}
+
+func (p *fakeProbes) Start(_ context.Context, run executor.ProbeRun) (executor.ProbeSession, error) {
+	return &fakeSession{p: p, run: run, stop: make(chan struct{})}, nil
+}
+
+func (s *fakeSession) PreChaos(context.Context) error { return s.p.preErr }
+
+func (s *fakeSession) ChaosStarted(context.Context) {
+	if s.p.failAfter == 0 {
+		return
+	}
+	s.p.wg.Go(func() {
+		select {
+		case <-time.After(s.p.failAfter):
+			s.failed.Store(true)
+			s.run.Stop("http-probe: 503")
+		case <-s.stop:
+		}
+	})
+}
+
+func (s *fakeSession) PostChaos(context.Context) error { return nil }
+
+func (s *fakeSession) Result() executor.ProbeResult {
+	st := litmus.ProbeStatus{Name: "http-probe", Type: "httpProbe", Mode: "Continuous", Status: litmus.ProbeStatusDetail{Verdict: litmus.ProbeVerdictPassed}}
+	if s.failed.Load() {
+		st.Status.Verdict = litmus.ProbeVerdictFailed
+		return executor.ProbeResult{Statuses: []litmus.ProbeStatus{st}, StoppedByProbe: true}
+	}
+	return executor.ProbeResult{Statuses: []litmus.ProbeStatus{st}, Passed: 1}
+}
+
+func (s *fakeSession) Close() { s.once.Do(func() { close(s.stop) }) }
+
+// TestExecutorProbes: probes decide the verdict; a failed stopOnFailure probe ends the chaos at
+// once (verdict Stopped) and sets the engine's engineState to stop, as upstream does; a probe
+// error before chaos means no chaos at all.
+func TestExecutorProbes(t *testing.T) {
+	tests := []struct {
+		name        string
+		probes      *fakeProbes
+		wantVerdict litmus.Verdict
+		wantPSP     string
+		wantState   litmus.EngineState
+		maxDeleted  int32
+	}{
+		{name: "probes pass", probes: &fakeProbes{}, wantVerdict: litmus.VerdictPass, wantPSP: "100", wantState: litmus.EngineStateStop},
+		// Upstream's verdict for a run a stopOnFailure probe ended: Stopped.
+		{name: "stopOnFailure", probes: &fakeProbes{failAfter: 5 * time.Second}, wantVerdict: litmus.VerdictStopped, wantPSP: "0",
+			wantState: litmus.EngineStateStop, maxDeleted: 3},
+		{name: "pre-chaos probe fails", probes: &fakeProbes{preErr: litmus.NewError(litmus.ErrorCodeGeneric, "SOT probe failed")},
+			wantVerdict: litmus.VerdictError, wantPSP: "0", wantState: litmus.EngineStateStop, maxDeleted: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fc := newFakeCluster(t, 3)
+				fc.create(t, litmus.ChaosExperimentGVR(), fastExperiment("pod-delete"))
+				en := fastEngine("e1")
+				en.Spec.Experiments[0].Spec.Probe = []litmus.Probe{{Name: "http-probe", Type: "httpProbe", Mode: "Continuous"}}
+				stop, _ := startExecutor(t, fc, tc.probes)
+				fc.create(t, litmus.ChaosEngineGVR(), en)
+				waitFor(t, "engine finished", engineDone(t, fc, "e1"))
+				stop()
+				tc.probes.wg.Wait()
+				res, ok := fc.result(t, "e1")
+				if !ok {
+					t.Fatal("no ChaosResult")
+				}
+				st := res.Status.ExperimentStatus
+				if st.Verdict != tc.wantVerdict || st.ProbeSuccessPercentage != tc.wantPSP {
+					t.Errorf("verdict %q probeSuccessPercentage %q, want %q %q (%+v)", st.Verdict, st.ProbeSuccessPercentage, tc.wantVerdict, tc.wantPSP, st.ErrorOutput)
+				}
+				if got := fc.engine(t, "e1").Spec.EngineState; got != tc.wantState {
+					t.Errorf("engineState %q, want %q", got, tc.wantState)
+				}
+				if tc.maxDeleted > 0 || tc.wantVerdict != litmus.VerdictPass {
+					if d := fc.replaced.Load(); d > tc.maxDeleted {
+						t.Errorf("%d pods deleted, want at most %d: chaos went on", d, tc.maxDeleted)
+					}
+				}
+			})
+		})
+	}
+}
