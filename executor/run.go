@@ -7,7 +7,6 @@ import (
 	"maps"
 	"strings"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -365,7 +364,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 			Experiment: x.Name, RunID: runID, ChaosDuration: p.Duration,
 			StatusCheckDelay: p.StatusCheckDelay, StatusCheckTimeout: p.StatusCheckTimeout,
 			Kube: clients.Kube, Dynamic: clients.Dynamic, RESTConfig: clients.Config, ServiceAccount: sa,
-			Stop: func(reason string) { once.Do(func() { stop(&probeStop{reason: reason}); e.requestStop(engine) }) },
+			Stop: func(reason string) { once.Do(func() { stop(&probeStop{reason: reason}); e.requestStop(ctx, engine) }) },
 		})
 		if err != nil {
 			session = nil
@@ -433,10 +432,11 @@ func checkMessage(healthCheck, probes bool) string {
 }
 
 // requestStop sets engineState to stop, as upstream does for a failed stopOnFailure probe, so
-// that the control plane and users see why the engine stopped.
-func (e *Executor) requestStop(engine *litmus.ChaosEngine) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+// that the control plane and users see why the engine stopped. The write is one of the runs
+// Run waits for, so that it never outlives the executor.
+func (e *Executor) requestStop(ctx context.Context, engine *litmus.ChaosEngine) {
+	e.wg.Go(func() {
+		ctx, cancel := finalCtx(ctx)
 		defer cancel()
 		_, err := e.updateEngine(ctx, engine.Namespace, engine.Name, func(en *litmus.ChaosEngine) bool {
 			if en.UID != engine.UID || en.Spec.EngineState == litmus.EngineStateStop {
@@ -448,7 +448,7 @@ func (e *Executor) requestStop(engine *litmus.ChaosEngine) {
 		if err != nil {
 			e.log.Warn("cannot set engineState to stop", zap.String("engine", engine.Name), zap.Error(err))
 		}
-	}()
+	})
 }
 
 // chaosExperiment reads the ChaosExperiment an engine experiment names.
