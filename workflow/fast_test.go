@@ -157,7 +157,7 @@ func (w *fakeWorld) executor(ctx context.Context, t *testing.T, after time.Durat
 
 func (w *fakeWorld) createWorkflow(t *testing.T, name string, wf *wfv1.Workflow) {
 	t.Helper()
-	wf.Name, wf.GenerateName, wf.UID = name, "", "uid-"+ /* a stable UID */ "run-1"
+	wf.Name, wf.GenerateName, wf.UID = name, "", "uid-run-1" // the fake clientset gives no UID
 	if _, err := w.argo.ArgoprojV1alpha1().Workflows(wfNS).Create(t.Context(), wf, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
