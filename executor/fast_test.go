@@ -466,6 +466,13 @@ func TestExecutorAborts(t *testing.T) {
 	}
 }
 
+// The probe-run types, named once here (they move to internal/litmus with the Fault interface).
+type (
+	probeRun     = executor.ProbeRun
+	probeSession = executor.ProbeSession
+	probeResult  = executor.ProbeResult
+)
+
 // fakeProbes is a ProbeRunner whose probes pass, or whose Continuous probe fails with
 // stopOnFailure once chaos has run for failAfter.
 type fakeProbes struct {
@@ -476,13 +483,13 @@ type fakeProbes struct {
 
 type fakeSession struct {
 	p      *fakeProbes
-	run    executor.ProbeRun
+	run    probeRun
 	failed atomic.Bool
 	stop   chan struct{}
 	once   sync.Once
 }
 
-func (p *fakeProbes) Start(_ context.Context, run executor.ProbeRun) (executor.ProbeSession, error) {
+func (p *fakeProbes) Start(_ context.Context, run probeRun) (probeSession, error) {
 	return &fakeSession{p: p, run: run, stop: make(chan struct{})}, nil
 }
 
@@ -504,13 +511,13 @@ func (s *fakeSession) ChaosStarted(context.Context) {
 
 func (s *fakeSession) PostChaos(context.Context) error { return nil }
 
-func (s *fakeSession) Result() executor.ProbeResult {
+func (s *fakeSession) Result() probeResult {
 	st := litmus.ProbeStatus{Name: "http-probe", Type: "httpProbe", Mode: "Continuous", Status: litmus.ProbeStatusDetail{Verdict: litmus.ProbeVerdictPassed}}
 	if s.failed.Load() {
 		st.Status.Verdict = litmus.ProbeVerdictFailed
-		return executor.ProbeResult{Statuses: []litmus.ProbeStatus{st}, StoppedByProbe: true}
+		return probeResult{Statuses: []litmus.ProbeStatus{st}, StoppedByProbe: true}
 	}
-	return executor.ProbeResult{Statuses: []litmus.ProbeStatus{st}, Passed: 1}
+	return probeResult{Statuses: []litmus.ProbeStatus{st}, Passed: 1}
 }
 
 func (s *fakeSession) Close() { s.once.Do(func() { close(s.stop) }) }
