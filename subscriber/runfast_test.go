@@ -24,7 +24,9 @@ func fakeWorkflowManifest(t *testing.T, name string) string {
 	wf := map[string]any{
 		"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
 		"metadata": map[string]any{"name": name, "namespace": fakeNS, "labels": map[string]any{
-			labelWorkflowID: "exp-1", labelInfraID: fakeInfra, labelInstanceID: fakeInfra, labelRevisionID: "rev-1", labelNotifyID: "notify-1",
+			// The wire contract's label keys, spelled out.
+			"workflow_id": "exp-1", "infra_id": fakeInfra, "workflows.argoproj.io/controller-instanceid": fakeInfra,
+			"revision_id": "rev-1", "notify_id": "notify-1",
 		}},
 		"spec": map[string]any{
 			"entrypoint": "main",
@@ -92,7 +94,7 @@ func TestSubscriberRunFake(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the created Workflow: %v", err)
 		}
-		if wf.Labels[labelUpdatedBy] != "YWRtaW4" {
+		if wf.Labels["updated_by"] != "YWRtaW4" {
 			t.Errorf("labels %v", wf.Labels)
 		}
 		if got := cp.KubeNamespaces(); len(got) != 1 {
