@@ -24,6 +24,10 @@ test: ## everything: static checks, unit tests (-race) and integration tests on 
 test-unit: ## unit tests only (-race); integration tests skip without a cluster
 	go test -race -count=1 ./...
 
+.PHONY: test-fast
+test-fast: ## the fast tier: go test -short -race, no cluster, no root (about 1 min); integration tests skip
+	env -u CHAOS_AGENT_REQUIRE_CLUSTER go test -short -race -count=1 ./...
+
 .PHONY: bench
 bench: ## benchmarks on the real local cluster, printing their figures
 	hack/bench.sh

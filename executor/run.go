@@ -439,10 +439,10 @@ func checkMessage(healthCheck, probes bool) string {
 }
 
 // requestStop sets engineState to stop, as upstream does for a failed stopOnFailure probe, so
-// that the control plane and users see why the engine stopped.
-// ctx is the run's context: the update outlives its cancellation, bounded by finalCtx.
+// that the control plane and users see why the engine stopped. The write is one of the runs
+// Run waits for, so that it never outlives the executor.
 func (e *Executor) requestStop(ctx context.Context, engine *litmus.ChaosEngine) {
-	go func() {
+	e.wg.Go(func() {
 		ctx, cancel := finalCtx(ctx)
 		defer cancel()
 		_, err := e.updateEngine(ctx, engine.Namespace, engine.Name, func(en *litmus.ChaosEngine) bool {
@@ -455,7 +455,7 @@ func (e *Executor) requestStop(ctx context.Context, engine *litmus.ChaosEngine) 
 		if err != nil {
 			e.log.Warn("cannot set engineState to stop", zap.String("engine", engine.Name), zap.Error(err))
 		}
-	}()
+	})
 }
 
 // chaosExperiment reads the ChaosExperiment an engine experiment names.

@@ -20,6 +20,10 @@ type Conn interface {
 	Close() error
 }
 
+// maxFrameBytes bounds one incoming message: a larger one fails the read (and so the session)
+// before it is buffered.
+const maxFrameBytes = 32 << 20
+
 // DialFunc opens a Conn.
 type DialFunc func(ctx context.Context, url string) (Conn, error)
 
@@ -41,7 +45,7 @@ func gorillaDialer(tlsCfg *tls.Config) DialFunc {
 			}
 			return nil, fmt.Errorf("dial %s: %w", url, err)
 		}
-		c.SetReadLimit(32 << 20)
+		c.SetReadLimit(maxFrameBytes)
 		return &gorillaConn{c: c}, nil
 	}
 }

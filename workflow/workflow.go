@@ -125,6 +125,10 @@ type Engine struct {
 	// OnFault, if set, receives each fault step's ChaosEngine once it is completed or stopped
 	// (the cleanup step deletes it afterwards).
 	OnFault func(*litmus.ChaosEngine)
+	// StopGrace bounds how long a fault step waits, once Run's ctx has ended, for its
+	// ChaosEngine to be stopped (default 30 s): the executor may be shutting down too, and an
+	// engine nobody runs any more would never stop.
+	StopGrace time.Duration
 }
 
 // nodeID is Argo's node id: the workflow name and a hash of the node name.
@@ -150,6 +154,9 @@ func (e *Engine) Run(ctx context.Context, namespace, name string) error {
 	}
 	if e.Poll == 0 {
 		e.Poll = time.Second
+	}
+	if e.StopGrace == 0 {
+		e.StopGrace = 30 * time.Second
 	}
 	wf, err := e.Argo.ArgoprojV1alpha1().Workflows(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -183,14 +190,23 @@ func (e *Engine) Run(ctx context.Context, namespace, name string) error {
 				TemplateName: w.Spec.Entrypoint, Phase: wfv1.NodeRunning, StartedAt: start, BoundaryID: w.Name}
 			addChild(w, prev, gid)
 		})
-		// After a failure only cleanup steps still run (upstream skips them: litmus#4489).
+		// After a failure or a stop only cleanup steps still run (upstream skips them:
+		// litmus#4489); a stopped Workflow (spec.shutdown, as Argo's stop sets it) starts no new
+		// fault, as Argo starts no new step.
+		skip := ""
+		switch {
+		case failed != nil:
+			skip = "skipped: an earlier step failed"
+		case ctx.Err() != nil || r.shutdown(ctx):
+			skip = "skipped: the Workflow was stopped"
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, len(group))
 		for j, s := range group {
 			sname := groupName + "." + s.name
 			id := nodeID(wf, sname)
-			if (failed != nil || ctx.Err() != nil) && s.kind != stepCleanup {
-				r.node(ctx, wf, gid, id, sname, s, wfv1.NodeSkipped, "skipped: an earlier step failed", nil)
+			if skip != "" && s.kind != stepCleanup {
+				r.node(ctx, wf, gid, id, sname, s, wfv1.NodeSkipped, skip, nil)
 				continue
 			}
 			wg.Go(func() { errs[j] = r.runStep(ctx, wf, gid, id, sname, s) })
@@ -413,6 +429,7 @@ func (r *run) fault(ctx context.Context, inputs *wfv1.Inputs) (string, error) {
 	t := time.NewTicker(r.e.Poll)
 	defer t.Stop()
 	stopped := false
+	var giveUp <-chan time.Time // once ctx has ended
 	for {
 		obj, err := api.Get(context.WithoutCancel(ctx), created.GetName(), metav1.GetOptions{})
 		if err == nil {
@@ -436,7 +453,14 @@ func (r *run) fault(ctx context.Context, inputs *wfv1.Inputs) (string, error) {
 			stopped = true
 			_, _ = api.Patch(context.WithoutCancel(ctx), created.GetName(), types.MergePatchType, []byte(`{"spec":{"engineState":"stop"}}`), metav1.PatchOptions{})
 		}
-		<-t.C
+		if giveUp == nil && ctx.Err() != nil {
+			giveUp = time.After(r.e.StopGrace)
+		}
+		select {
+		case <-t.C:
+		case <-giveUp:
+			return "", fmt.Errorf("ChaosEngine %s did not stop within %s of the run's end", created.GetName(), r.e.StopGrace)
+		}
 	}
 }
 

@@ -4,7 +4,8 @@
 //
 // The cluster is found through CHAOS_AGENT_TEST_KUBECONFIG. Without it the integration tests
 // skip, unless CHAOS_AGENT_REQUIRE_CLUSTER=1 (set by `make test` and CI): then a missing or
-// unreachable cluster fails the test loudly.
+// unreachable cluster fails the test loudly. With -short (the fast tier, `make test-fast`) they
+// skip even when a cluster is configured.
 package cluster
 
 import (
@@ -83,6 +84,12 @@ func Get(t testing.TB) *Cluster {
 	t.Helper()
 	path := os.Getenv(EnvKubeconfig)
 	required := os.Getenv(EnvRequire) == "1"
+	if testing.Short() {
+		if required {
+			t.Fatalf("%s=1 asks for the integration tests, -short skips them: drop one", EnvRequire)
+		}
+		t.Skip("integration test: skipped with -short (the fast tier)")
+	}
 	if path == "" {
 		if required {
 			t.Fatalf("%s=1 but %s is unset: start the cluster with hack/cluster.sh up and source its env file", EnvRequire, EnvKubeconfig)
