@@ -26,8 +26,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
+	"github.com/chaos-agent/chaos-agent/executor/target"
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+	"github.com/chaos-agent/chaos-agent/policy"
 )
 
 // Labels of the wire contract.
@@ -233,52 +235,77 @@ func (s *Subscriber) create(ctx context.Context, obj *unstructured.Unstructured,
 	return err
 }
 
-// policyError is a refusal by the cluster owner's policy.
-type policyError struct{ reason string }
-
-func (e *policyError) Error() string { return "refused by the cluster policy: " + e.reason }
-
 func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstructured.Unstructured, ns string, namespaced bool) error {
 	pol, err := s.o.Policy.Get(ctx)
 	if err != nil {
 		s.log.Error("invalid cluster policy: refusing every action until it is fixed", zap.Error(err))
 	}
-	if pol.KillSwitch && rt != RequestDelete {
-		return &policyError{"the kill switch is on"}
+	if rt != RequestDelete {
+		if err := pol.CheckKillSwitch(); err != nil {
+			return err
+		}
 	}
-	if !pol.allowsKind(obj.GetKind()) {
-		return &policyError{fmt.Sprintf("kind %s is not allowed (allowed: %s)", obj.GetKind(), strings.Join(pol.AllowedKinds, ", "))}
+	if !pol.AllowsKind(obj.GetKind()) {
+		return &policy.Refusal{Rule: "allowedKinds", Value: obj.GetKind(),
+			Reason: fmt.Sprintf("kind %s is not allowed (allowed: %s)", obj.GetKind(), strings.Join(pol.AllowedKinds, ", "))}
 	}
 	if !namespaced {
-		return &policyError{fmt.Sprintf("cluster-scoped %s objects are not allowed", obj.GetKind())}
+		return &policy.Refusal{Rule: "allowedKinds", Value: obj.GetKind(), Reason: fmt.Sprintf("cluster-scoped %s objects are not allowed", obj.GetKind())}
 	}
-	if !pol.allowsNamespace(ns) {
-		return &policyError{fmt.Sprintf("namespace %q is not allowed (allowed: %s)", ns, strings.Join(pol.AllowedNamespaces, ", "))}
+	if err := pol.CheckNamespace(obj.GetKind()+" "+nameOf(obj), ns); err != nil {
+		return err
 	}
 	if rt == RequestDelete {
 		return nil
 	}
-	// Look inside the experiment: the ChaosEngines it would create.
-	for _, en := range embeddedEngines(obj) {
-		appns := en.Spec.AppInfo.AppNS
-		if appns == "" {
-			appns = en.Namespace
+	// Look inside the experiment: the ChaosEngines it would create, with the Workflow's
+	// parameters substituted. This is the early check; the executor checks again at run time,
+	// on the engine's fully resolved inputs.
+	engines, err := embeddedEngines(obj)
+	if err != nil {
+		return err
+	}
+	for _, en := range engines {
+		if err := checkEngine(pol, en, ns); err != nil {
+			return err
 		}
-		if appns != "" && !pol.allowsNamespace(appns) {
-			return &policyError{fmt.Sprintf("fault %s targets namespace %q, which is not allowed", nameOfEngine(en), appns)}
+	}
+	return nil
+}
+
+// checkEngine is the early check of an embedded ChaosEngine: its namespace, its targets, the
+// PODS_AFFECTED_PERC it sets, and its probes.
+func checkEngine(pol policy.Policy, en *litmus.ChaosEngine, wfNamespace string) error {
+	name := nameOfEngine(en)
+	engineNS := en.Namespace
+	if engineNS == "" {
+		engineNS = wfNamespace
+	}
+	if err := pol.CheckNamespace("fault "+name, engineNS); err != nil {
+		return err
+	}
+	engineCopy := *en
+	engineCopy.Namespace = engineNS
+	entries, err := target.FromEngine(&engineCopy)
+	if err != nil {
+		return &policy.Refusal{Rule: "targets", Value: err.Error(), Reason: "fault " + name + ": its targets cannot be parsed"}
+	}
+	for _, t := range entries {
+		if err := pol.CheckNamespace("fault "+name+" target "+t.String(), t.Namespace); err != nil {
+			return err
 		}
-		for _, x := range en.Spec.Experiments {
-			for _, e := range x.Spec.Components.Env {
-				if e.Name != "PODS_AFFECTED_PERC" || strings.TrimSpace(e.Value) == "" {
-					continue
+	}
+	for _, x := range en.Spec.Experiments {
+		for _, e := range x.Spec.Components.Env {
+			if e.Name == "PODS_AFFECTED_PERC" {
+				if err := pol.CheckPodsAffectedPerc(e.Value); err != nil {
+					return fmt.Errorf("fault %s: %w", name, err)
 				}
-				hi := e.Value
-				if _, after, ok := strings.Cut(e.Value, "-"); ok {
-					hi = after
-				}
-				if n, err := strconv.Atoi(strings.TrimSpace(hi)); err == nil && n > pol.MaxPodsAffectedPerc {
-					return &policyError{fmt.Sprintf("fault %s asks for PODS_AFFECTED_PERC=%s, above the allowed %d", nameOfEngine(en), e.Value, pol.MaxPodsAffectedPerc)}
-				}
+			}
+		}
+		for _, p := range x.Spec.Probe {
+			if err := pol.CheckProbe(p, engineNS); err != nil {
+				return fmt.Errorf("fault %s: %w", name, err)
 			}
 		}
 	}
@@ -293,14 +320,33 @@ func nameOfEngine(e *litmus.ChaosEngine) string {
 }
 
 // embeddedEngines returns the ChaosEngines carried as raw input artifacts of a Workflow's (or a
-// CronWorkflow's) templates.
-func embeddedEngines(obj *unstructured.Unstructured) []*litmus.ChaosEngine {
+// CronWorkflow's) templates, with the Workflow's parameters substituted. Kinds are compared after
+// decoding, so no spelling of "ChaosEngine" escapes the check; a ChaosEngine that cannot be
+// decoded is refused, and so are checked values (namespaces, PODS_AFFECTED_PERC) that are still
+// templated after substitution.
+func embeddedEngines(obj *unstructured.Unstructured) ([]*litmus.ChaosEngine, error) {
 	var templates []any
+	params := map[string]string{}
+	spec := "spec"
 	switch obj.GetKind() {
 	case "Workflow":
 		templates, _, _ = unstructured.NestedSlice(obj.Object, "spec", "templates")
 	case "CronWorkflow":
 		templates, _, _ = unstructured.NestedSlice(obj.Object, "spec", "workflowSpec", "templates")
+		spec = "workflowSpec"
+	}
+	path := []string{"spec", "arguments", "parameters"}
+	if spec == "workflowSpec" {
+		path = []string{"spec", "workflowSpec", "arguments", "parameters"}
+	}
+	ps, _, _ := unstructured.NestedSlice(obj.Object, path...)
+	for _, p := range ps {
+		pm, _ := p.(map[string]any)
+		name, _ := pm["name"].(string)
+		value, _ := pm["value"].(string)
+		if name != "" {
+			params["{{workflow.parameters."+name+"}}"] = value
+		}
 	}
 	var out []*litmus.ChaosEngine
 	for _, t := range templates {
@@ -309,27 +355,38 @@ func embeddedEngines(obj *unstructured.Unstructured) []*litmus.ChaosEngine {
 		for _, art := range arts {
 			am, _ := art.(map[string]any)
 			data, _, _ := unstructured.NestedString(am, "raw", "data")
-			if en := parseEngine(data); en != nil {
+			if strings.TrimSpace(data) == "" {
+				continue
+			}
+			for k, v := range params {
+				data = strings.ReplaceAll(data, k, v)
+			}
+			en, err := parseEngine(data)
+			if err != nil {
+				return nil, err
+			}
+			if en != nil {
 				out = append(out, en)
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
-func parseEngine(data string) *litmus.ChaosEngine {
-	if !strings.Contains(data, "ChaosEngine") {
-		return nil
-	}
+// parseEngine decodes an artifact: a ChaosEngine, nil for anything else (other kinds, scripts).
+func parseEngine(data string) (*litmus.ChaosEngine, error) {
 	u, err := parseManifest(data)
-	if err != nil || u.GetKind() != litmus.KindChaosEngine {
-		return nil
+	if err != nil {
+		return nil, nil // not a Kubernetes object (a script, a file): the executor still checks any engine at run time
+	}
+	if u.GetKind() != litmus.KindChaosEngine {
+		return nil, nil
 	}
 	var en litmus.ChaosEngine
-	if litmus.FromUnstructured(u, &en) != nil {
-		return nil
+	if err := litmus.FromUnstructured(u, &en); err != nil {
+		return nil, &policy.Refusal{Rule: "decode", Value: litmus.KindChaosEngine, Reason: "a ChaosEngine cannot be decoded: " + err.Error()}
 	}
-	return &en
+	return &en, nil
 }
 
 // reportFailedRun tells the control plane that a run could not even start, so that it never

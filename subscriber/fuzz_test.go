@@ -58,7 +58,7 @@ func FuzzParseManifest(f *testing.F) {
 		if u.GetKind() == "" || u.GetAPIVersion() == "" {
 			t.Fatal("parsed a manifest without kind or apiVersion")
 		}
-		_ = embeddedEngines(u)
+		_, _ = embeddedEngines(u)
 	})
 }
 

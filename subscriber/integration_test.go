@@ -27,6 +27,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
+	"github.com/chaos-agent/chaos-agent/policy"
 )
 
 const initialKey = "initial-access-key-0123456789abc" // 32 characters, like the server's
@@ -88,7 +89,7 @@ func (w *world) clean() {
 	_ = w.argo.ArgoprojV1alpha1().Workflows(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
 	_ = w.c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 	_ = w.c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-	for _, n := range []string{ConfigMapName, "chaos-agent-outbox", PolicyConfigMapName} {
+	for _, n := range []string{ConfigMapName, "chaos-agent-outbox", policy.ConfigMapName} {
 		_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(ctx, n, metav1.DeleteOptions{})
 	}
 	_ = w.c.Client.CoreV1().Secrets(w.ns).Delete(ctx, SecretName, metav1.DeleteOptions{})
@@ -548,9 +549,9 @@ subjects: [{kind: User, name: mallory}]`}, runID: "n-crb", contains: "not allowe
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), PolicyConfigMapName, metav1.DeleteOptions{})
+			_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), policy.ConfigMapName, metav1.DeleteOptions{})
 			if tc.policy != nil {
-				if _, err := w.c.Client.CoreV1().ConfigMaps(w.ns).Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: PolicyConfigMapName}, Data: tc.policy}, metav1.CreateOptions{}); err != nil {
+				if _, err := w.c.Client.CoreV1().ConfigMaps(w.ns).Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.ConfigMapName}, Data: tc.policy}, metav1.CreateOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -578,6 +579,6 @@ subjects: [{kind: User, name: mallory}]`}, runID: "n-crb", contains: "not allowe
 			})
 		})
 	}
-	_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), PolicyConfigMapName, metav1.DeleteOptions{})
+	_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), policy.ConfigMapName, metav1.DeleteOptions{})
 	_ = good
 }

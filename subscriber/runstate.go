@@ -55,7 +55,7 @@ func compactWorkflow(obj any) (any, error) {
 		rn := runNode{ID: id, DisplayName: n.DisplayName, TemplateName: n.TemplateName, Message: n.Message, Type: n.Type,
 			Phase: n.Phase, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt, Children: n.Children}
 		if n.Inputs != nil && len(n.Inputs.Artifacts) == 1 && n.Inputs.Artifacts[0].Raw != nil {
-			if en := parseEngine(n.Inputs.Artifacts[0].Raw.Data); en != nil {
+			if en, _ := parseEngine(n.Inputs.Artifacts[0].Raw.Data); en != nil {
 				rn.Engine = &engineRef{Name: en.Name, GenerateName: en.GenerateName}
 			}
 		}

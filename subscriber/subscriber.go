@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/policy"
 )
 
 // Names of the upstream install's objects the agent reads and writes.
@@ -50,12 +51,12 @@ type Options struct {
 	Clock            clock.WithTicker
 	Log              *zap.Logger
 	Metrics          *Metrics
-	KeepAliveTimeout time.Duration // no frame for this long = dead link (default 30s)
-	ReconnectMin     time.Duration // default 1s
-	ReconnectMax     time.Duration // default 60s
-	Workers          int           // actions executed concurrently (default 4)
-	Outbox           Store         // default: the ConfigMap chaos-agent-outbox in Namespace
-	Policy           *PolicySource // default: the ConfigMap chaos-agent-policy in Namespace
+	KeepAliveTimeout time.Duration  // no frame for this long = dead link (default 30s)
+	ReconnectMin     time.Duration  // default 1s
+	ReconnectMax     time.Duration  // default 60s
+	Workers          int            // actions executed concurrently (default 4)
+	Outbox           Store          // default: the ConfigMap chaos-agent-outbox in Namespace
+	Policy           *policy.Source // default: the ConfigMap chaos-agent-policy in Namespace
 }
 
 // HTTPOptions configure the HTTP client and websocket TLS.
@@ -130,7 +131,7 @@ func New(o Options) (*Subscriber, error) {
 		o.Outbox = NewConfigMapStore(o.Kube, o.Namespace, "chaos-agent-outbox")
 	}
 	if o.Policy == nil {
-		o.Policy = NewPolicySource(o.Kube, o.Namespace, PolicyConfigMapName)
+		o.Policy = policy.NewSource(o.Kube, o.Namespace, policy.ConfigMapName, policy.Defaults{})
 	}
 	if o.HTTP.SkipVerify {
 		o.Log.Warn("TLS verification of the control plane is OFF (SKIP_SSL_VERIFY=true)")
