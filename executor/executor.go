@@ -51,6 +51,11 @@ type Options struct {
 	Workers int
 	// NewRand returns the random source of one run (victim selection, ranges); crypto-seeded by default.
 	NewRand func() *mrand.Rand
+	// Policy is the cluster owner's policy, checked at run time on every engine's resolved inputs;
+	// nil checks nothing (tests).
+	Policy PolicySource
+	// Guard halts chaos (kill switch, halt-all, control-plane link loss); nil never halts.
+	Guard Guard
 	// ResyncPeriod of the informers; 0 means none.
 	ResyncPeriod time.Duration
 }
@@ -167,6 +172,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	e.log.Info("executor caches synced")
 
 	var workers sync.WaitGroup
+	workers.Go(func() { e.watchHalts(ctx) })
 	for range e.o.Workers {
 		workers.Go(func() {
 			for e.processNext(ctx) {

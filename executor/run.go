@@ -340,6 +340,11 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 		e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonEnvParseError, corev1.EventTypeWarning, err.Error())
 		return end(litmus.NewError(litmus.ErrorCodeGeneric, "experiment environment: %w", err)), nil
 	}
+	if err := e.checkPolicy(ctx, engine, entries, env, x.Spec.Probe); err != nil {
+		log.Warn("refused by the cluster policy", zap.Error(err))
+		e.events.engine(ctx, engineRef, x.Name, eventReasonPolicyRefused, corev1.EventTypeWarning, err.Error())
+		return end(err), nil
+	}
 	e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonExperimentDependencyCheck, corev1.EventTypeNormal,
 		"Experiment resources validated for Chaos Experiment: "+x.Name)
 

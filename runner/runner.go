@@ -111,9 +111,11 @@ type Options struct {
 	// Impersonating builds clients for chaos service accounts (executor.ClientFactory).
 	Impersonating executor.ClientFactory
 	Probes        executor.ProbeRunner
-	DryRun        bool          // DRY_RUN=true for every experiment; probes are listed, not run
-	Timeout       time.Duration // overall bound (0: none)
-	Progress      io.Writer     // one line per event
+	// Policy is the cluster owner's policy, enforced at run time when the cluster has one.
+	Policy   executor.PolicySource
+	DryRun   bool          // DRY_RUN=true for every experiment; probes are listed, not run
+	Timeout  time.Duration // overall bound (0: none)
+	Progress io.Writer     // one line per event
 	// TTY adds a status line, redrawn in place, under the event lines (Progress is a terminal).
 	TTY bool
 	Log *zap.Logger
@@ -173,7 +175,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		}
 	}
 	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic,
-		Clients: o.Impersonating, Probes: o.Probes, Log: o.Log.Named("executor"), Identity: "chaos-agent-run"})
+		Clients: o.Impersonating, Probes: o.Probes, Policy: o.Policy, Log: o.Log.Named("executor"), Identity: "chaos-agent-run"})
 	if err != nil {
 		return nil, err
 	}

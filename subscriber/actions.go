@@ -75,6 +75,12 @@ func (s *Subscriber) handle(ctx context.Context, a Action) {
 		err = s.deleteRun(ctx, a.externalData())
 	case RequestWorkflowDelete:
 		err = s.deleteExperiment(ctx, a.externalData())
+	case RequestHaltAll:
+		if s.o.HaltAll == nil {
+			err = errors.New("halt_all: this agent has no executor to halt")
+			break
+		}
+		s.o.HaltAll("ordered by the control plane (" + a.RequestID + ")")
 	}
 	if err != nil {
 		s.o.Metrics.actions.WithLabelValues(string(rt), "error").Inc()

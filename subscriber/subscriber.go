@@ -57,6 +57,8 @@ type Options struct {
 	Workers          int            // actions executed concurrently (default 4)
 	Outbox           Store          // default: the ConfigMap chaos-agent-outbox in Namespace
 	Policy           *policy.Source // default: the ConfigMap chaos-agent-policy in Namespace
+	// HaltAll stops every running fault (action halt_all); nil refuses the action.
+	HaltAll func(reason string)
 }
 
 // HTTPOptions configure the HTTP client and websocket TLS.
