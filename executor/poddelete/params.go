@@ -173,20 +173,31 @@ func ParseParams(env map[string]string, rnd *rand.Rand) (Params, error) {
 	return p, nil
 }
 
-// parseSeconds accepts integer seconds ("30", the Litmus contract) or a Go duration ("1m30s", "500ms").
+// maxSeconds bounds every duration variable: one year is far above any real experiment, and
+// far below where time.Duration overflows (about 292 years).
+const maxSeconds = 366 * 24 * 60 * 60
+
+// parseSeconds accepts integer seconds ("30", the Litmus contract) or a Go duration ("1m30s",
+// "500ms"), never negative and at most a year: larger values would overflow or wedge a run.
 func parseSeconds(v string) (time.Duration, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case err != nil || n > maxSeconds:
+			return 0, fmt.Errorf("above the limit of %d seconds (a year)", maxSeconds)
+		case n < 0:
 			return 0, errors.New("must not be negative")
 		}
 		return time.Duration(n) * time.Second, nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, errors.New("not a number of seconds or a duration like 10s")
+		return 0, errors.New("not a number of seconds or a duration like 10s (or out of range)")
 	}
 	if d < 0 {
 		return 0, errors.New("must not be negative")
+	}
+	if d > maxSeconds*time.Second {
+		return 0, fmt.Errorf("above the limit of %d seconds (a year)", maxSeconds)
 	}
 	return d, nil
 }
@@ -203,6 +214,9 @@ func parseInterval(v string, randomness bool) (Interval, error) {
 		if a < 0 || b < 1 || b < a {
 			return Interval{}, errors.New("a range needs 0 <= lower <= upper and upper >= 1")
 		}
+		if b > maxSeconds {
+			return Interval{}, fmt.Errorf("above the limit of %d seconds (a year)", maxSeconds)
+		}
 		return Interval{Min: time.Duration(a) * time.Second, Max: time.Duration(b) * time.Second}, nil
 	}
 	d, err := parseSeconds(v)
@@ -210,6 +224,10 @@ func parseInterval(v string, randomness bool) (Interval, error) {
 		return Interval{}, err
 	}
 	if randomness {
+		if d == 0 {
+			// A random pause in [0, 0] is no pause at all: deletions back to back, a hot loop.
+			return Interval{}, errors.New("must be positive with RANDOMNESS=true (a random pause in [0, CHAOS_INTERVAL])")
+		}
 		return Interval{Min: 0, Max: d}, nil
 	}
 	if d == 0 {
