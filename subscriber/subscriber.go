@@ -57,6 +57,12 @@ type Options struct {
 	Workers          int            // actions executed concurrently (default 4)
 	Outbox           Store          // default: the ConfigMap chaos-agent-outbox in Namespace
 	Policy           *policy.Source // default: the ConfigMap chaos-agent-policy in Namespace
+	// MaxFrameBytes bounds one websocket message (default DefaultMaxFrameBytes).
+	MaxFrameBytes int64
+	// ActionMemory bounds the memory that queued and running actions may hold, estimated as
+	// actionMemoryFactor times their size (default 64 MiB): the read loop waits when it is spent,
+	// so a burst of large frames cannot exhaust a small agent's memory.
+	ActionMemory int64
 	// HaltAll stops every running fault (action halt_all); nil refuses the action.
 	HaltAll func(reason string)
 }
@@ -80,6 +86,7 @@ type Subscriber struct {
 
 	connected atomic.Bool
 	actions   chan Action
+	memory    *memBudget // accounts the actions queued and running
 	workers   sync.WaitGroup
 }
 
@@ -106,7 +113,7 @@ func New(o Options) (*Subscriber, error) {
 		return nil, err
 	}
 	if o.Dial == nil {
-		o.Dial = gorillaDialer(tlsCfg)
+		o.Dial = gorillaDialer(tlsCfg, o.MaxFrameBytes)
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -129,6 +136,12 @@ func New(o Options) (*Subscriber, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
+	if o.MaxFrameBytes <= 0 {
+		o.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if o.ActionMemory <= 0 {
+		o.ActionMemory = 64 << 20
+	}
 	if o.Outbox == nil {
 		o.Outbox = NewConfigMapStore(o.Kube, o.Namespace, "chaos-agent-outbox")
 	}
@@ -144,6 +157,7 @@ func New(o Options) (*Subscriber, error) {
 		wsURL:   ws,
 		gql:     &gqlClient{url: o.ServerAddr, http: newHTTPClient(tlsCfg, o.HTTP.Timeout)},
 		actions: make(chan Action, 256),
+		memory:  newMemBudget(o.ActionMemory),
 	}
 	key := o.AccessKey
 	s.key.Store(&key)
@@ -189,11 +203,17 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	return err
 }
 
-// enqueue hands an action to the workers without blocking the read loop for long.
+// enqueue hands an action to the workers. It waits while the actions already queued and running
+// hold the whole memory budget (backpressure on the link rather than an out-of-memory kill).
 func (s *Subscriber) enqueue(ctx context.Context, a Action) {
+	w := actionWeight(a)
+	if err := s.memory.acquire(ctx, w); err != nil {
+		return
+	}
 	select {
 	case s.actions <- a:
 	case <-ctx.Done():
+		s.memory.release(w)
 	}
 }
 
@@ -204,6 +224,7 @@ func (s *Subscriber) work(ctx context.Context) {
 			return
 		case a := <-s.actions:
 			s.handle(ctx, a)
+			s.memory.release(actionWeight(a))
 		}
 	}
 }
