@@ -19,7 +19,9 @@ type memBudget struct {
 func newMemBudget(max int64) *memBudget { return &memBudget{sem: semaphore.NewWeighted(max), max: max} }
 
 // acquire takes n bytes (at most the whole budget, so that one large action still runs alone).
-func (b *memBudget) acquire(ctx context.Context, n int64) error { return b.sem.Acquire(ctx, min(n, b.max)) }
+func (b *memBudget) acquire(ctx context.Context, n int64) error {
+	return b.sem.Acquire(ctx, min(n, b.max))
+}
 
 func (b *memBudget) release(n int64) { b.sem.Release(min(n, b.max)) }
 
