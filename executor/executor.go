@@ -56,6 +56,9 @@ type Options struct {
 	Policy PolicySource
 	// Guard halts chaos (kill switch, halt-all, control-plane link loss); nil never halts.
 	Guard Guard
+	// ClaimLease is how long an engine's claim lasts without renewal (default 30s): another
+	// executor closes an initialized engine as stale only after its claim has expired.
+	ClaimLease time.Duration
 	// ResyncPeriod of the informers; 0 means none.
 	ResyncPeriod time.Duration
 }
@@ -110,6 +113,9 @@ func New(o Options) (*Executor, error) {
 	}
 	if o.Workers <= 0 {
 		o.Workers = 2
+	}
+	if o.ClaimLease <= 0 {
+		o.ClaimLease = defaultClaimLease
 	}
 	if o.NewRand == nil {
 		o.NewRand = cryptoSeededRand
@@ -244,8 +250,14 @@ func (e *Executor) reconcile(ctx context.Context, key string) error {
 	case run != nil:
 		// running: nothing to do
 	case status == litmus.EngineStatusInitialized:
-		// Initialized but not running here: a previous agent died during the run. Its progress is
-		// unknown, so it is not resumed (that could double the chaos); it is closed with a reason.
+		// Initialized but not running here: another executor runs it (its claim is live: leave it
+		// alone, look again when the claim would expire), or a previous agent died during the run.
+		// Its progress is unknown, so it is not resumed (that could double the chaos); it is
+		// closed with a reason.
+		if expires, live := e.claimedElsewhere(&engine); live {
+			e.queue.AddAfter(key, expires.Sub(e.o.Clock.Now())+time.Second)
+			return nil
+		}
 		reason := "chaos-agent restarted while this engine was running; the run was not resumed"
 		if state == litmus.EngineStateStop {
 			reason = "engineState was set to stop while no chaos-agent was running it"

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -175,7 +176,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		}
 	}
 	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic,
-		Clients: o.Impersonating, Probes: o.Probes, Policy: o.Policy, Log: o.Log.Named("executor"), Identity: "chaos-agent-run"})
+		Clients: o.Impersonating, Probes: o.Probes, Policy: o.Policy, Log: o.Log.Named("executor"), Identity: runIdentity()})
 	if err != nil {
 		return nil, err
 	}
@@ -517,4 +518,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// runIdentity names this `run` process in engine claims: unique, so that an installed agent (or
+// another `run`) watching the same namespace never takes it for itself.
+func runIdentity() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("chaos-agent-run-%s-%d", host, os.Getpid())
 }
