@@ -37,6 +37,12 @@ type env struct {
 // setup starts an executor scoped to a fresh namespace (or to all namespaces with clusterScope).
 func setup(t *testing.T, clusterScope bool) *env {
 	t.Helper()
+	return setupWith(t, clusterScope, nil)
+}
+
+// setupWith is setup with more executor options.
+func setupWith(t *testing.T, clusterScope bool, opts func(e *env, o *executor.Options)) *env {
+	t.Helper()
 	c := testcluster.Get(t)
 	e := &env{t: t, c: c, ns: c.Namespace(t)}
 	e.serviceAccount("chaos", true)
@@ -46,10 +52,14 @@ func setup(t *testing.T, clusterScope bool) *env {
 	if clusterScope {
 		scope = ""
 	}
-	ex, err := executor.New(executor.Options{
+	o := executor.Options{
 		Namespace: scope, Kube: c.Client, Dynamic: c.Dynamic,
 		Clients: kube.NewServiceAccountClients(c.Config), Log: zaptest.NewLogger(t), Identity: "chaos-agent-test",
-	})
+	}
+	if opts != nil {
+		opts(e, &o)
+	}
+	ex, err := executor.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

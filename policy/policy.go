@@ -210,6 +210,9 @@ func IsRefusal(err error) bool {
 }
 
 func refuse(rule, value, format string, args ...any) *Refusal {
+	if len(value) > 120 { // values come from input: keep failSteps and events bounded
+		value = value[:120] + "…"
+	}
 	return &Refusal{Rule: rule, Value: value, Reason: fmt.Sprintf(format, args...)}
 }
 

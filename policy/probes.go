@@ -60,7 +60,7 @@ func (p Policy) CheckProbe(pr litmus.Probe, engineNS string) error {
 		}
 		if in.Source == nil {
 			if !p.AllowInlineCommands {
-				return refuse("allowInlineCommands", in.Command, "cmdProbe %s: an inline command would run inside chaos-agent's own process; give the probe a source (its own pod) or set allowInlineCommands: \"true\"", name)
+				return refuse("allowInlineCommands", "inline", "cmdProbe %s: an inline command would run inside chaos-agent's own process; give the probe a source (its own pod) or set allowInlineCommands: \"true\"", name)
 			}
 			return nil
 		}
