@@ -20,13 +20,17 @@ const (
 	defaultClaimLease      = 30 * time.Second
 )
 
+// claimant names this executor instance in claims: its identity and a random instance id, so two
+// processes with the same identity (a pod name reused, tests) never take each other's claims.
+func (e *Executor) claimant() string { return e.o.Identity + "/" + e.instance }
+
 // claim marks en as claimed by this executor now.
 func (e *Executor) claim(en *litmus.ChaosEngine) {
 	a := en.GetAnnotations()
 	if a == nil {
 		a = map[string]string{}
 	}
-	a[annotationClaimedBy] = e.o.Identity
+	a[annotationClaimedBy] = e.claimant()
 	a[annotationClaimRenewed] = e.o.Clock.Now().UTC().Format(time.RFC3339)
 	en.SetAnnotations(a)
 }
@@ -36,7 +40,7 @@ func (e *Executor) claim(en *litmus.ChaosEngine) {
 func (e *Executor) claimedElsewhere(en *litmus.ChaosEngine) (time.Time, bool) {
 	a := en.GetAnnotations()
 	owner := a[annotationClaimedBy]
-	if owner == "" || owner == e.o.Identity {
+	if owner == "" || owner == e.claimant() {
 		return time.Time{}, false
 	}
 	renewed, err := time.Parse(time.RFC3339, a[annotationClaimRenewed])
@@ -58,7 +62,7 @@ func (e *Executor) renewClaim(ctx context.Context, engine *litmus.ChaosEngine) {
 		case <-t.C():
 		}
 		_, err := e.updateEngine(ctx, engine.Namespace, engine.Name, func(en *litmus.ChaosEngine) bool {
-			if en.UID != engine.UID || en.GetAnnotations()[annotationClaimedBy] != e.o.Identity {
+			if en.UID != engine.UID || en.GetAnnotations()[annotationClaimedBy] != e.claimant() {
 				return false
 			}
 			e.claim(en)

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
@@ -66,6 +67,7 @@ type Options struct {
 // Executor is the ChaosEngine controller.
 type Executor struct {
 	o        Options
+	instance string // random, names this instance in engine claims
 	log      *zap.Logger
 	engines  cache.SharedIndexInformer
 	results  cache.SharedIndexInformer // for the exporter
@@ -120,7 +122,7 @@ func New(o Options) (*Executor, error) {
 	if o.NewRand == nil {
 		o.NewRand = cryptoSeededRand
 	}
-	e := &Executor{o: o, log: o.Log, runs: map[string]*activeRun{}}
+	e := &Executor{o: o, instance: utilrand.String(8), log: o.Log, runs: map[string]*activeRun{}}
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace, nil)
 	e.engines = dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
 	e.results = dynFactory.ForResource(litmus.ChaosResultGVR()).Informer()

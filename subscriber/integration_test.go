@@ -43,6 +43,7 @@ type world struct {
 	sub    *Subscriber
 	cancel context.CancelFunc
 	done   chan struct{}
+	halts  chan string // halt_all orders the subscriber passed on
 }
 
 func newWorld(t *testing.T) *world {
@@ -57,7 +58,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, c: c, argo: argo, ns: ns, infra: infra}
+	w := &world{t: t, c: c, argo: argo, ns: ns, infra: infra, halts: make(chan string, 1)}
 	w.clean()
 	t.Cleanup(w.clean)
 	ctx := t.Context()
@@ -108,6 +109,12 @@ func (w *world) newSubscriber(url string, httpOpts *HTTPOptions) *Subscriber {
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		Log:    zaptest.NewLogger(w.t).Named("subscriber"), KeepAliveTimeout: 2 * time.Second,
 		ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second, HTTP: httpOpts,
+		HaltAll: func(reason string) {
+			select {
+			case w.halts <- reason:
+			default:
+			}
+		},
 	})
 	if err != nil {
 		w.t.Fatal(err)
@@ -581,4 +588,15 @@ subjects: [{kind: User, name: mallory}]`}, runID: "n-crb", contains: "not allowe
 	}
 	_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), policy.ConfigMapName, metav1.DeleteOptions{})
 	_ = good
+
+	// halt_all reaches the executor's guard.
+	w.send(testcp.Action{RequestID: "halt-1", RequestType: "halt_all"})
+	select {
+	case reason := <-w.halts:
+		if !strings.Contains(reason, "halt-1") {
+			t.Errorf("halt reason %q", reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("halt_all was not passed on")
+	}
 }
