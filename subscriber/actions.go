@@ -271,6 +271,13 @@ func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstr
 	if err != nil {
 		return err
 	}
+	if obj.GetKind() == litmus.KindChaosEngine { // applied directly (allowedKinds lists it)
+		var en litmus.ChaosEngine
+		if err := litmus.FromUnstructured(obj, &en); err != nil {
+			return &policy.Refusal{Rule: "decode", Value: litmus.KindChaosEngine, Reason: "the ChaosEngine cannot be decoded: " + err.Error()}
+		}
+		engines = append(engines, &en)
+	}
 	for _, en := range engines {
 		if err := checkEngine(pol, en, ns); err != nil {
 			return err
