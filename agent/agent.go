@@ -23,9 +23,12 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/executor/faults"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/policy"
+	"github.com/chaos-agent/chaos-agent/probes"
 	"github.com/chaos-agent/chaos-agent/subscriber"
 	"github.com/chaos-agent/chaos-agent/workflow"
 )
@@ -97,14 +100,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		guardOpts.Linked = func() bool { return sub != nil && sub.Connected() }
 	}
 	guard := policy.NewGuard(guardOpts)
+	registry, err := faults.Builtin()
+	if err != nil {
+		return err
+	}
 	ex, err := executor.New(executor.Options{
 		Policy:    pol,
 		Guard:     guard,
 		Namespace: scope,
+		Faults:    registry,
 		Kube:      clients.Kube,
 		Dynamic:   clients.Dynamic,
 		Clients:   kube.NewServiceAccountClients(restCfg),
-		Probes:    newProbeRunner(clock.RealClock{}, a.log.Named("probes")),
+		Probes:    probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: a.log.Named("probes")}),
 		Clock:     clock.RealClock{},
 		Log:       a.log.Named("executor"),
 		Metrics:   metrics,
@@ -154,7 +162,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			if cfg.WorkflowEngine == config.WorkflowEngineNative {
 				// No Argo controller: the agent runs the experiment Workflows itself.
 				ctrl := &workflow.Controller{Engine: &workflow.Engine{Argo: argo, Dynamic: clients.Dynamic, Log: a.log.Named("workflow")},
-					Namespace: cfg.Namespace, Selector: "workflows.argoproj.io/controller-instanceid=" + cfg.InfraID, Log: a.log.Named("workflow")}
+					Namespace: cfg.Namespace, Selector: litmus.LabelArgoInstanceID + "=" + cfg.InfraID, Log: a.log.Named("workflow")}
 				cg.Go(func() error { return ctrl.Run(cctx) })
 			}
 			return cg.Wait()

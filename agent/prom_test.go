@@ -133,10 +133,10 @@ func promProbe(name, endpoint, criteria, value string) litmus.Probe {
 
 // evalProbes runs the probes through a probe session's phases (no chaos in between) and
 // returns the result and the error of PostChaos, where EOT probes are evaluated.
-func evalProbes(t *testing.T, ps ...litmus.Probe) (probes.Result, error) {
+func evalProbes(t *testing.T, ps ...litmus.Probe) (litmus.ProbeResult, error) {
 	t.Helper()
 	ctx := t.Context()
-	s, err := probes.NewRunner(probes.Options{Log: zaptest.NewLogger(t)}).Start(ctx, probes.Run{
+	s, err := probes.NewRunner(probes.Options{Log: zaptest.NewLogger(t)}).Start(ctx, litmus.ProbeRun{
 		Probes: ps, Engine: "prom-probe-test", Experiment: "pod-delete", RunID: "abc123",
 	})
 	if err != nil {

@@ -1,8 +1,13 @@
 // Package executor is chaos-agent's in-process replacement for the upstream chaos-operator,
 // chaos-runner and go-runner: a ChaosEngine controller that resolves each engine's experiments,
-// runs their faults (sub-packages such as executor/poddelete) and probes, and writes the
-// ChaosResults, engine status and Events exactly where upstream tools and the control plane look
-// for them.
+// runs their faults and probes, and writes the ChaosResults, engine status and Events exactly
+// where upstream tools and the control plane look for them.
+//
+// A fault implements [Fault] (fault.go) and is registered as a [FaultKind] in the [Registry]
+// the executor is given (executor/faults.Builtin: one sub-package per fault, such as
+// executor/faults/poddelete). The executor owns the generic lifecycle — the generic variables
+// ([Params]), ramp time, when health checks run, probes ([ProbeRunner]), verdict, results and
+// events; a fault owns its own variables, its injection loop and what "healthy" means for it.
 //
 // Lifecycle of an engine (spec.engineState / status.engineStatus):
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,8 +37,8 @@ func experimentEnv(ctx context.Context, client kube.Interface, e *litmus.ChaosEn
 	}
 	// Upstream quirk kept on purpose (users' manifests depend on it): the engine's
 	// defaultHealthCheck is the lowest layer, so a ChaosExperiment env DEFAULT_HEALTH_CHECK wins.
-	set("DEFAULT_HEALTH_CHECK", strconv.FormatBool(e.Spec.DefaultHealthCheck))
-	set("CHAOS_SERVICE_ACCOUNT", e.Spec.ChaosServiceAccount)
+	set(litmus.EnvDefaultHealthCheck, strconv.FormatBool(e.Spec.DefaultHealthCheck))
+	set(litmus.EnvChaosServiceAccount, e.Spec.ChaosServiceAccount)
 
 	for _, layer := range [][]corev1.EnvVar{x.Spec.Definition.Env, ee.Spec.Components.Env} {
 		for _, v := range layer {
@@ -50,13 +51,13 @@ func experimentEnv(ctx context.Context, client kube.Interface, e *litmus.ChaosEn
 	}
 	delay, timeout := ee.Spec.Components.StatusCheckTimeouts.Delay, ee.Spec.Components.StatusCheckTimeouts.Timeout
 	if delay == 0 {
-		delay = 2
+		delay = int(litmus.DefaultStatusCheckDelay / time.Second)
 	}
 	if timeout == 0 {
-		timeout = 180
+		timeout = int(litmus.DefaultStatusCheckTimeout / time.Second)
 	}
-	env["STATUS_CHECK_DELAY"] = strconv.Itoa(delay)
-	env["STATUS_CHECK_TIMEOUT"] = strconv.Itoa(timeout)
+	env[litmus.EnvStatusCheckDelay] = strconv.Itoa(delay)
+	env[litmus.EnvStatusCheckTimeout] = strconv.Itoa(timeout)
 	env["JOB_CLEANUP_POLICY"] = string(e.Spec.JobCleanUpPolicy)
 	return env, nil
 }

@@ -34,7 +34,7 @@ type ClientFactory interface {
 	For(namespace, serviceAccount string) (kube.Clients, error)
 }
 
-// Options configure an Executor. Kube, Dynamic and Clients are required.
+// Options configure an Executor. Kube, Dynamic, Clients and Faults are required.
 type Options struct {
 	// Namespace limits the executor to one namespace (namespace-scoped install); "" watches
 	// engines in every namespace and may target pods anywhere (cluster scope).
@@ -42,6 +42,7 @@ type Options struct {
 	Kube      kube.Interface // the agent's own identity: caches, results, events, engine status
 	Dynamic   dynamic.Interface
 	Clients   ClientFactory // the engines' chaos service accounts
+	Faults    *Registry     // the faults it runs (executor/faults.Builtin())
 	Probes    ProbeRunner   // nil: engines with probes end in Error
 	Clock     clock.WithTicker
 	Log       *zap.Logger
@@ -98,8 +99,8 @@ var (
 
 // New builds an Executor. Run starts it.
 func New(o Options) (*Executor, error) {
-	if o.Kube == nil || o.Dynamic == nil || o.Clients == nil {
-		return nil, errors.New("executor: Kube, Dynamic and Clients are required")
+	if o.Kube == nil || o.Dynamic == nil || o.Clients == nil || o.Faults == nil {
+		return nil, errors.New("executor: Kube, Dynamic, Clients and Faults are required")
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}

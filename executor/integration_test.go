@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/executor/faults"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
@@ -34,14 +35,15 @@ type env struct {
 	ns string
 }
 
-// setup starts an executor scoped to a fresh namespace (or to all namespaces with clusterScope).
-func setup(t *testing.T, clusterScope bool) *env {
+// setup starts an executor scoped to a fresh namespace (or to all namespaces with clusterScope),
+// running the built-in faults and extra ones.
+func setup(t *testing.T, clusterScope bool, extra ...executor.FaultKind) *env {
 	t.Helper()
-	return setupWith(t, clusterScope, nil)
+	return setupWith(t, clusterScope, nil, extra...)
 }
 
 // setupWith is setup with more executor options.
-func setupWith(t *testing.T, clusterScope bool, opts func(e *env, o *executor.Options)) *env {
+func setupWith(t *testing.T, clusterScope bool, opts func(e *env, o *executor.Options), extra ...executor.FaultKind) *env {
 	t.Helper()
 	c := testcluster.Get(t)
 	e := &env{t: t, c: c, ns: c.Namespace(t)}
@@ -52,8 +54,12 @@ func setupWith(t *testing.T, clusterScope bool, opts func(e *env, o *executor.Op
 	if clusterScope {
 		scope = ""
 	}
+	registry, err := faults.Builtin(extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := executor.Options{
-		Namespace: scope, Kube: c.Client, Dynamic: c.Dynamic,
+		Namespace: scope, Kube: c.Client, Dynamic: c.Dynamic, Faults: registry,
 		Clients: kube.NewServiceAccountClients(c.Config), Log: zaptest.NewLogger(t), Identity: "chaos-agent-test",
 	}
 	if opts != nil {
@@ -192,22 +198,10 @@ func (e *env) waitReady(selector string, n int) {
 	})
 }
 
-// result waits for the engine's result to reach a final verdict.
+// result waits for the engine's pod-delete result to reach a final verdict.
 func (e *env) result(engine string, timeout time.Duration) *litmus.ChaosResult {
 	e.t.Helper()
-	var res litmus.ChaosResult
-	testcluster.Eventually(e.t, timeout, "final verdict of "+engine, func(ctx context.Context) (bool, error) {
-		u, err := e.c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(e.ns).Get(ctx, litmus.ResultName(engine, "pod-delete", ""), metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		if err := litmus.FromUnstructured(u, &res); err != nil {
-			return false, err
-		}
-		v := res.Status.ExperimentStatus.Verdict
-		return v != "" && v != litmus.VerdictAwaited, nil
-	})
-	return &res
+	return e.resultOf(engine, "pod-delete", timeout)
 }
 
 func (e *env) getEngine(name string) *litmus.ChaosEngine {
@@ -630,7 +624,9 @@ func TestStaleEngineIsClosed(t *testing.T) {
 	})
 
 	// Now the agent starts.
-	ex, err := executor.New(executor.Options{Namespace: e.ns, Kube: c.Client, Dynamic: c.Dynamic,
+	registry, err := faults.Builtin()
+	must(t, err)
+	ex, err := executor.New(executor.Options{Namespace: e.ns, Kube: c.Client, Dynamic: c.Dynamic, Faults: registry,
 		Clients: kube.NewServiceAccountClients(c.Config), Log: zaptest.NewLogger(t)})
 	must(t, err)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -16,12 +16,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/executor/faults"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 	"github.com/chaos-agent/chaos-agent/policy"
+	"github.com/chaos-agent/chaos-agent/probes"
 )
 
 func (e *env) setPolicy(data map[string]string) {
@@ -72,7 +73,7 @@ func TestPolicyAtRunTime(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "inline-ran")
 	e := setupWith(t, true, func(e *env, o *executor.Options) {
 		o.Policy = policy.NewSource(e.c.Client, e.ns, policy.ConfigMapName, policy.Defaults{}) // as under serve
-		o.Probes = agent.NewProbeRunner(clock.RealClock{}, zaptest.NewLogger(t))
+		o.Probes = probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: zaptest.NewLogger(t)})
 	})
 	e.setPolicy(map[string]string{"allowedNamespaces": e.ns, "maxPodsAffectedPerc": "50"})
 	other := &env{t: t, c: e.c, ns: e.c.Namespace(t)}
@@ -246,7 +247,9 @@ func TestOneExecutorPerEngine(t *testing.T) {
 		o.Log = zap.New(core).With(zap.String("executor", "a"))
 		o.ClaimLease = 3 * time.Second
 	})
-	exB, err := executor.New(executor.Options{Namespace: e.ns, Kube: e.c.Client, Dynamic: e.c.Dynamic,
+	registry, err := faults.Builtin()
+	must(t, err)
+	exB, err := executor.New(executor.Options{Namespace: e.ns, Kube: e.c.Client, Dynamic: e.c.Dynamic, Faults: registry,
 		Clients: kube.NewServiceAccountClients(e.c.Config), Identity: "agent-b", ClaimLease: 3 * time.Second,
 		Log: zap.New(core).With(zap.String("executor", "b"))})
 	must(t, err)

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"strings"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -15,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
-	"github.com/chaos-agent/chaos-agent/executor/poddelete"
 	"github.com/chaos-agent/chaos-agent/executor/target"
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
@@ -156,7 +154,7 @@ func (e *Executor) markStale(ctx context.Context, engine *litmus.ChaosEngine, re
 	e.log.Warn("closing an engine left running by a previous agent", zap.String("engine", engine.Namespace+"/"+engine.Name), zap.String("reason", reason))
 	now := metav1.NewTime(e.o.Clock.Now())
 	for _, x := range engine.Spec.Experiments {
-		name := litmus.ResultName(engine.Name, x.Name, envOf(x.Spec.Components.Env, "INSTANCE_ID"))
+		name := litmus.ResultName(engine.Name, x.Name, envOf(x.Spec.Components.Env, litmus.EnvInstanceID))
 		api := e.o.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(engine.Namespace)
 		if _, err := api.Get(ctx, name, getOpts); apierrors.IsNotFound(err) {
 			continue
@@ -211,11 +209,11 @@ func envOf(env []corev1.EnvVar, name string) string {
 func (e *Executor) runExperiment(ctx context.Context, log *zap.Logger, engine *litmus.ChaosEngine, x *litmus.EngineExperiment,
 	runID string, entries []target.Entry, entriesErr error) litmus.Verdict {
 	expPod := x.Name + "-" + runID
-	instanceID := envOf(x.Spec.Components.Env, "INSTANCE_ID")
+	instanceID := envOf(x.Spec.Components.Env, litmus.EnvInstanceID)
 	labels := map[string]string{}
 	maps.Copy(labels, engine.Labels)
 	labels[litmus.LabelChaosUID] = string(engine.UID)
-	labels["chaosengine"] = engine.Name
+	labels[litmus.LabelChaosEngine] = engine.Name
 	rr := resultRun{
 		namespace: engine.Namespace,
 		name:      litmus.ResultName(engine.Name, x.Name, instanceID),
@@ -253,7 +251,7 @@ func (e *Executor) runExperiment(ctx context.Context, log *zap.Logger, engine *l
 			targets = append(targets, litmus.TargetDetail{Name: w.Name, Kind: w.Kind, ChaosStatus: litmus.TargetChaosStatusTargeted})
 		}
 		for _, r := range fault.Recoveries() {
-			pr := litmus.PodRecovery{Pod: r.Name, Namespace: r.Namespace, Owner: r.Owner.String(), DeletedAt: metav1.NewTime(r.DeletedAt), Replacement: r.Replacement}
+			pr := litmus.PodRecovery{Pod: r.Name, Namespace: r.Namespace, Owner: r.Owner.String(), DeletedAt: metav1.NewTime(r.InjectedAt), Replacement: r.Replacement}
 			if r.Recovered {
 				pr.ReadyAt, pr.Seconds = metav1.NewTime(r.ReadyAt), r.Seconds()
 			}
@@ -305,11 +303,11 @@ func pastTense(v litmus.Verdict) string {
 // execute runs the experiment's phases: resolve, pre-chaos checks and probes, injection,
 // post-chaos checks and probes. Bad input ends it early with a *litmus.Error.
 func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.ChaosEngine, x *litmus.EngineExperiment, runID string,
-	entries []target.Entry, entriesErr error, rec *runRecorder, probeStatuses []litmus.ProbeStatus) (outcome, *poddelete.Fault) {
+	entries []target.Entry, entriesErr error, rec *runRecorder, probeStatuses []litmus.ProbeStatus) (outcome, Fault) {
 	expCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	engineRef := rec.engine
-	var session ProbeSession
+	var session litmus.ProbeSession
 	end := func(err error) outcome {
 		o := outcome{probes: probeStatuses}
 		if session != nil {
@@ -332,8 +330,9 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 		e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonExperimentNotFound, corev1.EventTypeWarning, err.Error())
 		return end(err), nil
 	}
-	if name := faultName(chaosExp); name != poddelete.Name {
-		return end(litmus.NewError(litmus.ErrorCodeGeneric, "fault %q (ChaosExperiment %s) is not implemented by chaos-agent; it implements: %s", name, x.Name, poddelete.Name)), nil
+	kind, ok := e.o.Faults.Lookup(faultName(chaosExp))
+	if !ok {
+		return end(notImplemented(faultName(chaosExp), x.Name, e.o.Faults)), nil
 	}
 	if entriesErr != nil {
 		return end(&litmus.Error{Code: litmus.ErrorCodeTargetSelection, Phase: litmus.ExperimentPhasePreChaos, Reason: entriesErr.Error(), Err: entriesErr}), nil
@@ -343,7 +342,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	}
 	sa := engine.Spec.ChaosServiceAccount
 	if sa == "" {
-		sa = "default" // what the upstream runner pod would run as
+		sa = litmus.DefaultChaosServiceAccount
 	}
 	clients, err := e.o.Clients.For(engine.Namespace, sa)
 	if err != nil {
@@ -363,7 +362,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 		"Experiment resources validated for Chaos Experiment: "+x.Name)
 
 	rnd := e.o.NewRand()
-	fault, err := poddelete.New(poddelete.Deps{
+	fault, p, err := NewFault(kind, FaultDeps{
 		Client: clients.Kube, Selector: target.NewSelector(e.targets.listers, rnd), Entries: entries, DefaultNamespace: engine.Namespace,
 		Clock: e.o.Clock, Rand: rnd, Observer: rec, Log: log,
 	}, env)
@@ -371,7 +370,6 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 		e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonEnvParseError, corev1.EventTypeWarning, err.Error())
 		return end(err), nil
 	}
-	p := fault.Params()
 	rec.dryRun = p.DryRun
 
 	if len(x.Spec.Probe) > 0 {
@@ -379,12 +377,12 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 			return end(litmus.NewError(litmus.ErrorCodeGeneric, "this chaos-agent runs without probe support; the experiment has %d probe(s)", len(x.Spec.Probe))), fault
 		}
 		var once sync.Once
-		session, err = e.o.Probes.Start(expCtx, ProbeRun{
+		session, err = e.o.Probes.Start(expCtx, litmus.ProbeRun{
 			Probes: x.Spec.Probe, Namespace: engine.Namespace, Engine: engine.Name, EngineUID: engine.UID,
 			Experiment: x.Name, RunID: runID, ChaosDuration: p.Duration,
 			StatusCheckDelay: p.StatusCheckDelay, StatusCheckTimeout: p.StatusCheckTimeout,
 			Kube: clients.Kube, Dynamic: clients.Dynamic, RESTConfig: clients.Config, ServiceAccount: sa,
-			Stop: func(reason string) { once.Do(func() { stop(&probeStop{reason: reason}); e.requestStop(engine) }) },
+			Stop: func(reason string) { once.Do(func() { stop(&probeStop{reason: reason}); e.requestStop(ctx, engine) }) },
 		})
 		if err != nil {
 			session = nil
@@ -394,7 +392,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	}
 
 	// PreChaos
-	if err := fault.CheckHealthy(expCtx, litmus.ExperimentPhasePreChaos); err != nil {
+	if err := checkHealthy(expCtx, fault, p, litmus.ExperimentPhasePreChaos); err != nil {
 		e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonPreChaosCheck, corev1.EventTypeWarning, "AUT: Not Running")
 		return end(err), fault
 	}
@@ -421,7 +419,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	}
 
 	// PostChaos
-	if err := fault.CheckHealthy(expCtx, litmus.ExperimentPhasePostChaos); err != nil {
+	if err := checkHealthy(expCtx, fault, p, litmus.ExperimentPhasePostChaos); err != nil {
 		e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonPostChaosCheck, corev1.EventTypeWarning, "AUT: Not Running")
 		return end(err), fault
 	}
@@ -433,6 +431,14 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	}
 	e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonPostChaosCheck, corev1.EventTypeNormal, checkMessage(p.HealthCheck, session != nil))
 	return end(nil), fault
+}
+
+// checkHealthy runs the fault's application check when DEFAULT_HEALTH_CHECK is on.
+func checkHealthy(ctx context.Context, f Fault, p Params, phase litmus.ExperimentPhase) error {
+	if !p.HealthCheck {
+		return nil
+	}
+	return f.CheckHealthy(ctx, phase)
 }
 
 func autMessage(healthCheck bool) string {
@@ -453,9 +459,10 @@ func checkMessage(healthCheck, probes bool) string {
 
 // requestStop sets engineState to stop, as upstream does for a failed stopOnFailure probe, so
 // that the control plane and users see why the engine stopped.
-func (e *Executor) requestStop(engine *litmus.ChaosEngine) {
+// ctx is the run's context: the update outlives its cancellation, bounded by finalCtx.
+func (e *Executor) requestStop(ctx context.Context, engine *litmus.ChaosEngine) {
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		ctx, cancel := finalCtx(ctx)
 		defer cancel()
 		_, err := e.updateEngine(ctx, engine.Namespace, engine.Name, func(en *litmus.ChaosEngine) bool {
 			if en.UID != engine.UID || en.Spec.EngineState == litmus.EngineStateStop {
@@ -514,7 +521,7 @@ type runRecorder struct {
 	skipped []litmus.SkippedVictim
 }
 
-var _ poddelete.Observer = (*runRecorder)(nil)
+var _ Observer = (*runRecorder)(nil)
 
 func (r *runRecorder) Iteration(n int, victims []*corev1.Pod) {
 	r.e.o.Metrics.iterations.WithLabelValues(r.experiment).Inc()
@@ -533,20 +540,20 @@ func (r *runRecorder) Iteration(n int, victims []*corev1.Pod) {
 		fmt.Sprintf("%s (iteration %d; victims: %s)", prefix, n, strings.Join(names, ", ")))
 }
 
-func (r *runRecorder) Deleted(v poddelete.Victim) {
+func (r *runRecorder) Injected(v Victim) {
 	if !v.DryRun {
 		r.e.o.Metrics.podsDeleted.WithLabelValues(v.Namespace).Inc()
 	}
 }
 
-func (r *runRecorder) Skipped(s poddelete.Skip) {
+func (r *runRecorder) Skipped(s Skip) {
 	r.e.o.Metrics.victimsSkipped.WithLabelValues(s.Namespace).Inc()
 	r.mu.Lock()
 	r.skipped = append(r.skipped, litmus.SkippedVictim{Pod: s.Name, Reason: s.Reason})
 	r.mu.Unlock()
 }
 
-func (r *runRecorder) Recovered(rec poddelete.Recovery) {
+func (r *runRecorder) Recovered(rec Recovery) {
 	if rec.Recovered {
 		r.e.o.Metrics.timeToReady.WithLabelValues(rec.Namespace, rec.Owner.Kind).Observe(rec.Seconds())
 	}

@@ -119,18 +119,18 @@ func (b *limitedBuffer) String() string {
 }
 
 // sourcePodBaseName is the name of a run's (first) source pod: <experiment>-probe-<runID>.
-func sourcePodBaseName(run Run) string {
+func sourcePodBaseName(run litmus.ProbeRun) string {
 	return run.Experiment + "-probe-" + run.RunID
 }
 
 // sourceContainerName is the container of the source pod.
-func sourceContainerName(run Run) string { return run.Experiment + "-probe" }
+func sourceContainerName(run litmus.ProbeRun) string { return run.Experiment + "-probe" }
 
 // sourcePod builds the pod in which a cmdProbe with a source runs its command (§6.4). The
 // pod is named <experiment>-probe-<runID> (a run with several source probes suffixes the
 // later ones with -2, -3, … at validation) in the chaos namespace, labelled name=<pod> and
 // chaosUID=<engine UID> on top of source.labels.
-func sourcePod(run Run, p litmus.Probe) *corev1.Pod {
+func sourcePod(run litmus.ProbeRun, p litmus.Probe) *corev1.Pod {
 	src := p.CmdProbeInputs.Source
 	name := sourcePodBaseName(run)
 	labels := maps.Clone(src.Labels)
@@ -318,7 +318,7 @@ func (s *Session) execInPod(ctx context.Context, p *probe, command string) (stdo
 	return out.String(), errOut.String(), 0, nil
 }
 
-func newExecutor(run Run, u *url.URL) (remotecommand.Executor, error) {
+func newExecutor(run litmus.ProbeRun, u *url.URL) (remotecommand.Executor, error) {
 	spdy, err := remotecommand.NewSPDYExecutor(run.RESTConfig, http.MethodPost, u)
 	if err != nil {
 		return nil, fmt.Errorf("SPDY executor: %w", err)

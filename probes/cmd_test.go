@@ -98,7 +98,7 @@ func TestCmdProbeInline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("TMPF", t.TempDir()+"/count")
 			start := time.Now()
-			res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{tt.probe}})
+			res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{tt.probe}})
 			if tt.errCode != "" {
 				wantCode(t, err, tt.errCode, tt.errWant...)
 			} else if err != nil {
@@ -127,7 +127,7 @@ func TestProbeChaining(t *testing.T) {
 	const SOT = litmus.ProbeModeSOT
 
 	t.Run("cmd and http", func(t *testing.T) {
-		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{
+		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			cmdProbe("greeting", SOT, "echo hello", "string", "equal", "hello"),
 			cmdProbe("echoer", SOT, `echo "{{ .greeting.ProbeArtifacts.Register }}-world"`, "string", "equal", "hello-world"),
 			cmdProbe("endpoint", SOT, "echo "+srv.URL, "string", "contains", "http"),
@@ -145,7 +145,7 @@ func TestProbeChaining(t *testing.T) {
 		}
 	})
 	t.Run("text/template does not escape", func(t *testing.T) {
-		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{
+		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			cmdProbe("a", SOT, `echo '<a&b>'`, "string", "equal", "<a&b>"),
 			cmdProbe("b", SOT, `echo '{{ .a.ProbeArtifacts.Register }}'`, "string", "equal", "<a&b>"),
 		}})
@@ -155,7 +155,7 @@ func TestProbeChaining(t *testing.T) {
 		wantVerdict(t, res, "b", litmus.ProbeVerdictPassed)
 	})
 	t.Run("dashed names via index", func(t *testing.T) {
-		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{
+		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			cmdProbe("my-probe", SOT, `echo 42`, "int", "==", "42"),
 			cmdProbe("b", SOT, `echo {{ (index . "my-probe").ProbeArtifacts.Register }}`, "int", "==", "42"),
 		}})
@@ -165,7 +165,7 @@ func TestProbeChaining(t *testing.T) {
 		wantVerdict(t, res, "b", litmus.ProbeVerdictPassed)
 	})
 	t.Run("a failed probe registers nothing", func(t *testing.T) {
-		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{
+		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			cmdProbe("a", SOT, `echo 7`, "int", "==", "8"),
 			cmdProbe("b", SOT, `echo "x{{ .a.ProbeArtifacts.Register }}"`, "string", "equal", "x"),
 		}})
@@ -176,7 +176,7 @@ func TestProbeChaining(t *testing.T) {
 		wantVerdict(t, res, "b", litmus.ProbeVerdictPassed)
 	})
 	t.Run("unknown probe is a generic error naming the probe", func(t *testing.T) {
-		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{
+		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			cmdProbe("b", SOT, `echo {{ .nosuch.ProbeArtifacts.Register }}`, "string", "equal", "x"),
 		}})
 		wantCode(t, err, litmus.ErrorCodeGeneric, `probe "b"`, "nosuch")
@@ -185,7 +185,7 @@ func TestProbeChaining(t *testing.T) {
 }
 
 func TestSourcePod(t *testing.T) {
-	run := Run{
+	run := litmus.ProbeRun{
 		Namespace: "litmus", EngineUID: "uid-1", Experiment: "pod-delete", RunID: "abc123",
 		ServiceAccount: "litmus-admin",
 	}

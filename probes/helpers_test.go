@@ -96,12 +96,12 @@ func testRunner(t *testing.T) *Runner {
 }
 
 // startSession starts a session and closes it when the test ends.
-func startSession(t *testing.T, r *Runner, run Run) *Session {
+func startSession(t *testing.T, r *Runner, run litmus.ProbeRun) *Session {
 	t.Helper()
 	if run.Experiment == "" {
 		run.Experiment = "pod-delete"
 	}
-	s, err := r.Start(t.Context(), run)
+	s, err := r.start(t.Context(), run)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -111,7 +111,7 @@ func startSession(t *testing.T, r *Runner, run Run) *Session {
 
 // runSOT runs the probes (SOT mode expected) through PreChaos and returns its error and the
 // result.
-func runSOT(t *testing.T, r *Runner, run Run) (Result, error) {
+func runSOT(t *testing.T, r *Runner, run litmus.ProbeRun) (litmus.ProbeResult, error) {
 	t.Helper()
 	s := startSession(t, r, run)
 	err := s.PreChaos(t.Context())
@@ -119,7 +119,7 @@ func runSOT(t *testing.T, r *Runner, run Run) (Result, error) {
 }
 
 // status returns the status of the named probe.
-func status(t *testing.T, res Result, name string) litmus.ProbeStatusDetail {
+func status(t *testing.T, res litmus.ProbeResult, name string) litmus.ProbeStatusDetail {
 	t.Helper()
 	for _, st := range res.Statuses {
 		if st.Name == name {
@@ -131,7 +131,7 @@ func status(t *testing.T, res Result, name string) litmus.ProbeStatusDetail {
 }
 
 // wantVerdict checks the verdict of a probe and that its description contains each of want.
-func wantVerdict(t *testing.T, res Result, name string, v litmus.ProbeVerdict, want ...string) {
+func wantVerdict(t *testing.T, res litmus.ProbeResult, name string, v litmus.ProbeVerdict, want ...string) {
 	t.Helper()
 	st := status(t, res, name)
 	if st.Verdict != v {

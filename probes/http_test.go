@@ -222,7 +222,7 @@ func TestHTTPProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{tt.probe}})
+			res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{tt.probe}})
 			if tt.errCode != "" {
 				wantCode(t, err, tt.errCode, tt.errWant...)
 			} else if err != nil {
@@ -250,7 +250,7 @@ func TestHTTPProbeAttempts(t *testing.T) {
 	checkGoroutines(t)
 	t.Run("stops at first success", func(t *testing.T) {
 		srv, flaky := testServer(t, false)
-		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{
+		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			httpGetProbe("p", litmus.ProbeModeSOT, srv.URL+"/flaky", "==", "200", attempts(5)),
 		}})
 		if err != nil {
@@ -263,7 +263,7 @@ func TestHTTPProbeAttempts(t *testing.T) {
 	})
 	t.Run("all attempts fail", func(t *testing.T) {
 		srv, flaky := testServer(t, false)
-		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{
+		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			httpGetProbe("p", litmus.ProbeModeSOT, srv.URL+"/flaky", "==", "200", withRP(func(r *litmus.RunProperties) { r.Retry = 2 })),
 		}})
 		if err != nil {
@@ -277,7 +277,7 @@ func TestHTTPProbeAttempts(t *testing.T) {
 	t.Run("interval after every try including success", func(t *testing.T) {
 		srv, _ := testServer(t, false)
 		start := time.Now()
-		_, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{
+		_, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{
 			httpGetProbe("p", litmus.ProbeModeSOT, srv.URL+"/status/200", "==", "200",
 				withRP(func(r *litmus.RunProperties) { r.Interval = litmus.DurationFromString("300ms") })),
 		}})
@@ -302,7 +302,7 @@ func TestHTTPProbeContinuousFlip(t *testing.T) {
 		w.WriteHeader(int(code.Load()))
 	}))
 	t.Cleanup(srv.Close)
-	s := startSession(t, testRunner(t), Run{
+	s := startSession(t, testRunner(t), litmus.ProbeRun{
 		Probes:             []litmus.Probe{httpGetProbe("p", litmus.ProbeModeContinuous, srv.URL, "==", "200", polling("20ms"))},
 		StatusCheckTimeout: 5 * time.Second,
 	})

@@ -207,7 +207,7 @@ func TestK8sProbe(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(ns)
 			}
-			res, err := runSOT(t, testRunner(t), Run{
+			res, err := runSOT(t, testRunner(t), litmus.ProbeRun{
 				Probes: tt.probes(ns), Namespace: ns, Kube: c.Client, Dynamic: c.Dynamic, RESTConfig: c.Config,
 			})
 			if tt.errCode != "" {
@@ -242,8 +242,8 @@ func TestCmdProbeSourcePod(t *testing.T) {
 		p.CmdProbeInputs.Source = &src
 		return p
 	}
-	run := func(ns string, p litmus.Probe) Run {
-		return Run{
+	run := func(ns string, p litmus.Probe) litmus.ProbeRun {
+		return litmus.ProbeRun{
 			Probes: []litmus.Probe{p}, Namespace: ns, EngineUID: "uid-123", Experiment: "pod-delete", RunID: "abc123",
 			Kube: c.Client, Dynamic: c.Dynamic, RESTConfig: c.Config, ServiceAccount: "default",
 			StatusCheckDelay: 200 * time.Millisecond, StatusCheckTimeout: 3 * time.Second,

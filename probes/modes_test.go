@@ -83,7 +83,7 @@ type bubble struct {
 	mu    sync.Mutex
 }
 
-func newBubble(t *testing.T, run Run, respond func(ctx context.Context, command string, n int) (string, int)) *bubble {
+func newBubble(t *testing.T, run litmus.ProbeRun, respond func(ctx context.Context, command string, n int) (string, int)) *bubble {
 	t.Helper()
 	fc := clocktesting.NewFakeClock(time.Now())
 	b := &bubble{t: t, clock: fc, shell: newFakeShell(fc)}
@@ -97,7 +97,7 @@ func newBubble(t *testing.T, run Run, respond func(ctx context.Context, command 
 		defer b.mu.Unlock()
 		b.stops = append(b.stops, reason)
 	}
-	s, err := r.Start(t.Context(), run)
+	s, err := r.start(t.Context(), run)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -267,7 +267,7 @@ func TestModesSynchronous(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := newBubble(t, Run{Probes: tt.probes}, tt.respond)
+				b := newBubble(t, litmus.ProbeRun{Probes: tt.probes}, tt.respond)
 				err := b.s.PreChaos(t.Context())
 				if tt.preErr != "" {
 					le := wantCode(t, err, tt.preErr)
@@ -331,7 +331,7 @@ func TestModesInitialDelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("sot", SOT, "sot", tt.opt), okProbe("edge", Edge, "edge", tt.opt)}}, nil)
+				b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("sot", SOT, "sot", tt.opt), okProbe("edge", Edge, "edge", tt.opt)}}, nil)
 				pre := async(func() error { return b.s.PreChaos(t.Context()) })
 				b.step(tt.want - time.Second)
 				b.wantCalls()
@@ -356,7 +356,7 @@ func TestModesInitialDelay(t *testing.T) {
 
 func TestModesInitialDelayCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("sot", SOT, "sot", initialDelay("1m"))}}, nil)
+		b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("sot", SOT, "sot", initialDelay("1m"))}}, nil)
 		ctx, cancel := context.WithCancel(t.Context())
 		pre := async(func() error { return b.s.PreChaos(ctx) })
 		synctest.Wait()
@@ -375,7 +375,7 @@ func TestModesInitialDelayCancelled(t *testing.T) {
 func TestModesAttempts(t *testing.T) {
 	t.Run("attempt: interval between failed tries, first success wins", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("p", SOT, "p", attempts(5),
+			b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("p", SOT, "p", attempts(5),
 				withRP(func(r *litmus.RunProperties) { r.Interval = litmus.DurationFromString("2s") }))}},
 				failOn(map[string][]int{"p": {1, 2}}))
 			pre := async(func() error { return b.s.PreChaos(t.Context()) })
@@ -390,7 +390,7 @@ func TestModesAttempts(t *testing.T) {
 	})
 	t.Run("retry is the legacy attempt count", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("p", SOT, "p",
+			b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("p", SOT, "p",
 				withRP(func(r *litmus.RunProperties) { r.Retry = 2; r.Interval = litmus.DurationFromString("1s") }))}},
 				failOn(map[string][]int{"p": {1, 2, 3}}))
 			pre := async(func() error { return b.s.PreChaos(t.Context()) })
@@ -405,7 +405,7 @@ func TestModesAttempts(t *testing.T) {
 	t.Run("a slow success is a timeout failure", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			var b *bubble
-			b = newBubble(t, Run{Probes: []litmus.Probe{okProbe("p", SOT, "p", stopOnFailure(),
+			b = newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("p", SOT, "p", stopOnFailure(),
 				withRP(func(r *litmus.RunProperties) { r.ProbeTimeout = litmus.DurationFromString("5s") }))}},
 				func(context.Context, string, int) (string, int) {
 					b.clock.Step(5 * time.Second) // the command "takes" probeTimeout
@@ -421,7 +421,7 @@ func TestModesAttempts(t *testing.T) {
 	})
 	t.Run("a try is cut at probeTimeout", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("p", SOT, "p",
+			b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("p", SOT, "p",
 				withRP(func(r *litmus.RunProperties) { r.ProbeTimeout = litmus.DurationFromString("5s") }))}},
 				func(ctx context.Context, _ string, _ int) (string, int) {
 					<-ctx.Done() // a hanging command; the runtime clock of the bubble ends it
@@ -438,7 +438,7 @@ func TestModesAttempts(t *testing.T) {
 func TestModesContinuous(t *testing.T) {
 	t.Run("fails mid-way", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{Probes: []litmus.Probe{
+			b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{
 				okProbe("c", Continuous, "c", polling("1s"), initialDelay("2s")),
 				okProbe("eot", EOT, "eot"),
 			}}, failOn(map[string][]int{"c": {3}}))
@@ -467,7 +467,7 @@ func TestModesContinuous(t *testing.T) {
 	})
 	t.Run("passes until PostChaos", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("c", Continuous, "c", polling("10s"))}}, nil)
+			b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("c", Continuous, "c", polling("10s"))}}, nil)
 			if err := b.s.PreChaos(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -488,7 +488,7 @@ func TestModesContinuous(t *testing.T) {
 	t.Run("an evaluation in progress completes before PostChaos judges", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			release := make(chan struct{})
-			b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("c", Continuous, "c", polling("1s"))}},
+			b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("c", Continuous, "c", polling("1s"))}},
 				func(_ context.Context, _ string, n int) (string, int) {
 					if n == 2 {
 						<-release
@@ -518,7 +518,7 @@ func TestModesContinuous(t *testing.T) {
 func TestModesOnChaos(t *testing.T) {
 	t.Run("window ends ChaosDuration after launch", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{
+			b := newBubble(t, litmus.ProbeRun{
 				Probes:        []litmus.Probe{okProbe("o", OnChaos, "o", polling("3s"), initialDelay("2s"))},
 				ChaosDuration: 10 * time.Second,
 			}, nil)
@@ -542,7 +542,7 @@ func TestModesOnChaos(t *testing.T) {
 	})
 	t.Run("the loop ends by itself at the window's end", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{
+			b := newBubble(t, litmus.ProbeRun{
 				Probes:        []litmus.Probe{okProbe("o", OnChaos, "o", polling("1h"))},
 				ChaosDuration: 30 * time.Second,
 			}, nil)
@@ -564,7 +564,7 @@ func TestModesOnChaos(t *testing.T) {
 	})
 	t.Run("initialDelay beyond the window: never evaluated", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{
+			b := newBubble(t, litmus.ProbeRun{
 				Probes:        []litmus.Probe{okProbe("o", OnChaos, "o", initialDelay("20s"))},
 				ChaosDuration: 10 * time.Second,
 			}, nil)
@@ -582,7 +582,7 @@ func TestModesOnChaos(t *testing.T) {
 	})
 	t.Run("not launched without ChaosStarted", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("o", OnChaos, "o")}, ChaosDuration: time.Minute}, nil)
+			b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("o", OnChaos, "o")}, ChaosDuration: time.Minute}, nil)
 			if err := b.s.PreChaos(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -597,7 +597,7 @@ func TestModesOnChaos(t *testing.T) {
 
 func TestModesStopOnFailureAsync(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBubble(t, Run{
+		b := newBubble(t, litmus.ProbeRun{
 			Probes: []litmus.Probe{
 				okProbe("c", Continuous, "c", polling("1s"), stopOnFailure()),
 				okProbe("o", OnChaos, "o", polling("1s"), stopOnFailure()),
@@ -643,7 +643,7 @@ func TestModesStopOnFailureAsync(t *testing.T) {
 
 func TestModesAsyncError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBubble(t, Run{Probes: []litmus.Probe{
+		b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{
 			okProbe("c", Continuous, "c", polling("1s")),
 			okProbe("eot", EOT, "eot"),
 		}}, func(_ context.Context, cmd string, n int) (string, int) {
@@ -680,7 +680,7 @@ func TestModesPostChaosWaitBounded(t *testing.T) {
 				if stop {
 					opts = append(opts, stopOnFailure())
 				}
-				b := newBubble(t, Run{
+				b := newBubble(t, litmus.ProbeRun{
 					Probes:             []litmus.Probe{okProbe("c", Continuous, "c", opts...), okProbe("eot", EOT, "eot")},
 					StatusCheckTimeout: 30 * time.Second,
 				}, func(ctx context.Context, _ string, n int) (string, int) {
@@ -728,7 +728,7 @@ func TestModesPostChaosWaitBounded(t *testing.T) {
 
 func TestSessionLifecycle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBubble(t, Run{Probes: []litmus.Probe{okProbe("c", Continuous, "c", polling("1s")), okProbe("o", OnChaos, "o", polling("1s"))}, ChaosDuration: time.Hour}, nil)
+		b := newBubble(t, litmus.ProbeRun{Probes: []litmus.Probe{okProbe("c", Continuous, "c", polling("1s")), okProbe("o", OnChaos, "o", polling("1s"))}, ChaosDuration: time.Hour}, nil)
 		if err := b.s.PreChaos(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -762,7 +762,7 @@ func TestVerbosity(t *testing.T) {
 				fc := clocktesting.NewFakeClock(time.Now())
 				shell := newFakeShell(fc)
 				r := NewRunner(Options{Clock: fc, Log: zap.New(core), Shell: shell.shell})
-				s, err := r.Start(t.Context(), Run{Probes: []litmus.Probe{
+				s, err := r.start(t.Context(), litmus.ProbeRun{Probes: []litmus.Probe{
 					okProbe("c", Continuous, "c", polling("1s"), withRP(func(r *litmus.RunProperties) { r.Verbosity = verbosity })),
 				}})
 				if err != nil {

@@ -57,7 +57,7 @@ func (p *probe) isSource() bool {
 
 // validate checks every probe of run and returns their compiled form, or one GENERIC_ERROR
 // listing every problem found (each naming its probe).
-func validate(run Run) ([]*probe, error) {
+func validate(run litmus.ProbeRun) ([]*probe, error) {
 	var problems []string
 	seen := map[string]bool{}
 	var out []*probe
@@ -99,7 +99,7 @@ func validate(run Run) ([]*probe, error) {
 	return out, nil
 }
 
-func compile(idx int, spec litmus.Probe, run Run) (*probe, []error) {
+func compile(idx int, spec litmus.Probe, run litmus.ProbeRun) (*probe, []error) {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	p := &probe{idx: idx, spec: spec, attempts: spec.RunProperties.Attempts()}
@@ -240,7 +240,7 @@ func (p *probe) compileHTTP() []error {
 	return errs
 }
 
-func (p *probe) compileCmd(run Run) []error {
+func (p *probe) compileCmd(run litmus.ProbeRun) []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	in := p.spec.CmdProbeInputs
@@ -263,16 +263,16 @@ func (p *probe) compileCmd(run Run) []error {
 			bad("cmdProbe/inputs.source.image is required")
 		}
 		if run.Kube == nil || run.RESTConfig == nil {
-			bad("cmdProbe with a source pod needs a Kubernetes client and REST config (Run.Kube, Run.RESTConfig)")
+			bad("cmdProbe with a source pod needs a Kubernetes client and REST config (ProbeRun.Kube, ProbeRun.RESTConfig)")
 		}
 		if run.Namespace == "" {
-			bad("cmdProbe with a source pod needs the chaos namespace (Run.Namespace)")
+			bad("cmdProbe with a source pod needs the chaos namespace (ProbeRun.Namespace)")
 		}
 	}
 	return errs
 }
 
-func (p *probe) compileK8s(run Run) []error {
+func (p *probe) compileK8s(run litmus.ProbeRun) []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	in := p.spec.K8sProbeInputs
@@ -312,7 +312,7 @@ func (p *probe) compileK8s(run Run) []error {
 		bad("k8sProbe/inputs.operation %q is not supported (valid: present, absent, create, delete)", in.Operation)
 	}
 	if run.Dynamic == nil {
-		bad("k8sProbe needs a dynamic Kubernetes client (Run.Dynamic)")
+		bad("k8sProbe needs a dynamic Kubernetes client (ProbeRun.Dynamic)")
 	}
 	return errs
 }

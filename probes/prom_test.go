@@ -130,7 +130,7 @@ func TestPromProbe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{tt.probe}})
+			res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{tt.probe}})
 			if tt.errCode != "" {
 				wantCode(t, err, tt.errCode, tt.errWant...)
 			} else if err != nil {
@@ -143,13 +143,13 @@ func TestPromProbe(t *testing.T) {
 	t.Run("a value the test controls", func(t *testing.T) {
 		series := `probe_test_controlled{kind="controlled"}`
 		probe := promProbe("p", prom.URL(), series, "<=", "5")
-		res, err := runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{probe}})
+		res, err := runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{probe}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantVerdict(t, res, "p", litmus.ProbeVerdictPassed)
 		prom.setAndWait(t, series, 7)
-		res, err = runSOT(t, testRunner(t), Run{Probes: []litmus.Probe{probe}})
+		res, err = runSOT(t, testRunner(t), litmus.ProbeRun{Probes: []litmus.Probe{probe}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,12 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
@@ -59,46 +55,6 @@ func NewRunner(o Options) *Runner {
 	return r
 }
 
-// Run describes the experiment run the probes belong to.
-type Run struct {
-	Probes []litmus.Probe
-	// Namespace is CHAOS_NAMESPACE: where cmdProbe source pods are created, and the default
-	// namespace of a k8sProbe create whose inputs and manifest name none (for namespaced
-	// resources).
-	Namespace  string
-	Engine     string
-	EngineUID  types.UID
-	Experiment string
-	// RunID (6 characters) names the cmdProbe source pods: <experiment>-probe-<runID>.
-	RunID string
-	// ChaosDuration is the OnChaos window, measured from ChaosStarted.
-	ChaosDuration time.Duration
-	// StatusCheckDelay is the polling interval while waiting for source pods;
-	// StatusCheckTimeout bounds that wait, the deletion wait, and how long PostChaos waits
-	// for the Continuous/OnChaos loops to end. Defaults 2s and 180s (litmus defaults).
-	StatusCheckDelay, StatusCheckTimeout time.Duration
-	// Kube and Dynamic act as the engine's chaos service account (source pods, k8sProbe).
-	Kube    kube.Interface
-	Dynamic dynamic.Interface
-	// RESTConfig is the configuration behind Kube, needed to exec into source pods.
-	RESTConfig *rest.Config
-	// ServiceAccount runs the cmdProbe source pods.
-	ServiceAccount string
-	// Stop is called once when a Continuous/OnChaos probe with stopOnFailure fails.
-	Stop func(reason string)
-}
-
-// Result is the probes' contribution to the verdict.
-type Result struct {
-	// Statuses are the probe statuses in engine order.
-	Statuses []litmus.ProbeStatus
-	// Passed counts the probes that passed, each at most once (Edge only at PostChaos and
-	// only if its PreChaos evaluation did not fail).
-	Passed int
-	// StoppedByProbe is set when a probe with stopOnFailure failed.
-	StoppedByProbe bool
-}
-
 // IsFailure reports whether err is a probe failure (the hypothesis was violated:
 // *_PROBE_FAILURE or PROBE_TIMEOUT), as opposed to an execution error (*_PROBE_ERROR,
 // GENERIC_ERROR) or nil.
@@ -115,7 +71,7 @@ func IsFailure(err error) bool {
 // error). Result may be called at any time, concurrently.
 type Session struct {
 	r      *Runner
-	run    Run
+	run    litmus.ProbeRun
 	log    *zap.Logger
 	probes []*probe
 
@@ -156,14 +112,18 @@ type loop struct {
 
 var errStopped = errors.New("probe loop stopped")
 
-const (
-	defaultStatusCheckDelay   = 2 * time.Second
-	defaultStatusCheckTimeout = 180 * time.Second
-)
+// Start validates every probe of run and returns a session: Runner is the executor's
+// ProbeRunner. Invalid probes are reported as one *litmus.Error (GENERIC_ERROR, phase
+// PreChaos) naming each offending probe.
+func (r *Runner) Start(ctx context.Context, run litmus.ProbeRun) (litmus.ProbeSession, error) {
+	s, err := r.start(ctx, run)
+	if err != nil {
+		return nil, err // not a nil *Session in a non-nil interface
+	}
+	return s, nil
+}
 
-// Start validates every probe of run and returns a session. Invalid probes are reported as
-// one *litmus.Error (GENERIC_ERROR, phase PreChaos) naming each offending probe.
-func (r *Runner) Start(ctx context.Context, run Run) (*Session, error) {
+func (r *Runner) start(ctx context.Context, run litmus.ProbeRun) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &litmus.Error{Code: litmus.ErrorCodeGeneric, Phase: litmus.ExperimentPhasePreChaos, Reason: "probes not started: " + err.Error(), Err: err}
 	}
@@ -172,10 +132,10 @@ func (r *Runner) Start(ctx context.Context, run Run) (*Session, error) {
 		return nil, err
 	}
 	if run.StatusCheckDelay <= 0 {
-		run.StatusCheckDelay = defaultStatusCheckDelay
+		run.StatusCheckDelay = litmus.DefaultStatusCheckDelay
 	}
 	if run.StatusCheckTimeout <= 0 {
-		run.StatusCheckTimeout = defaultStatusCheckTimeout
+		run.StatusCheckTimeout = litmus.DefaultStatusCheckTimeout
 	}
 	n := len(probes)
 	s := &Session{
@@ -327,10 +287,10 @@ func (s *Session) PostChaos(ctx context.Context) error {
 }
 
 // Result returns a snapshot of the probe statuses.
-func (s *Session) Result() Result {
+func (s *Session) Result() litmus.ProbeResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Result{Statuses: slices.Clone(s.statuses), Passed: s.passed, StoppedByProbe: s.stoppedByProbe}
+	return litmus.ProbeResult{Statuses: slices.Clone(s.statuses), Passed: s.passed, StoppedByProbe: s.stoppedByProbe}
 }
 
 // Close stops the probe loops still running, waits for them, and deletes the source pods

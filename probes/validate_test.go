@@ -29,7 +29,7 @@ func TestStartValidation(t *testing.T) {
 	tests := []struct {
 		name   string
 		probes []litmus.Probe
-		run    func(*Run)
+		run    func(*litmus.ProbeRun)
 		want   []string // substrings of the error reason; nil = valid
 	}{
 		{name: "valid", probes: []litmus.Probe{good, httpGetProbe("h", SOT, "http://127.0.0.1:1/x", "==", "200")}},
@@ -143,7 +143,7 @@ func TestStartValidation(t *testing.T) {
 		{
 			name:   "source valid with clients",
 			probes: []litmus.Probe{sourceProbe()},
-			run: func(r *Run) {
+			run: func(r *litmus.ProbeRun) {
 				r.Kube, r.RESTConfig, r.Namespace = kubefake.NewClientset(), &rest.Config{}, "ns"
 			},
 		},
@@ -220,37 +220,37 @@ func TestStartValidation(t *testing.T) {
 		{
 			name:   "k8s unknown operation",
 			probes: []litmus.Probe{k8sProbe("p", k8sIn("patch"), "")},
-			run:    func(r *Run) { r.Dynamic = dyn },
+			run:    func(r *litmus.ProbeRun) { r.Dynamic = dyn },
 			want:   []string{`probe "p": k8sProbe/inputs.operation "patch" is not supported`},
 		},
 		{
 			name:   "k8s missing operation",
 			probes: []litmus.Probe{k8sProbe("p", k8sIn(""), "")},
-			run:    func(r *Run) { r.Dynamic = dyn },
+			run:    func(r *litmus.ProbeRun) { r.Dynamic = dyn },
 			want:   []string{`k8sProbe/inputs.operation is required`},
 		},
 		{
 			name:   "k8s create without data",
 			probes: []litmus.Probe{k8sProbe("p", k8sIn(litmus.K8sOperationCreate), "")},
-			run:    func(r *Run) { r.Dynamic = dyn },
+			run:    func(r *litmus.ProbeRun) { r.Dynamic = dyn },
 			want:   []string{`k8sProbe operation "create" requires the manifest in "data"`},
 		},
 		{
 			name:   "k8s create with invalid yaml",
 			probes: []litmus.Probe{k8sProbe("p", k8sIn(litmus.K8sOperationCreate), "a: [b")},
-			run:    func(r *Run) { r.Dynamic = dyn },
+			run:    func(r *litmus.ProbeRun) { r.Dynamic = dyn },
 			want:   []string{`k8sProbe data: invalid YAML manifest`},
 		},
 		{
 			name:   "k8s create manifest without kind",
 			probes: []litmus.Probe{k8sProbe("p", k8sIn(litmus.K8sOperationCreate), "apiVersion: v1\nmetadata:\n  name: x\n")},
-			run:    func(r *Run) { r.Dynamic = dyn },
+			run:    func(r *litmus.ProbeRun) { r.Dynamic = dyn },
 			want:   []string{`manifest needs apiVersion and kind`},
 		},
 		{
 			name:   "k8s missing version and resource",
 			probes: []litmus.Probe{k8sProbe("p", litmus.K8sProbeInputs{Operation: litmus.K8sOperationPresent}, "")},
-			run:    func(r *Run) { r.Dynamic = dyn },
+			run:    func(r *litmus.ProbeRun) { r.Dynamic = dyn },
 			want:   []string{`k8sProbe/inputs.version is required`, `k8sProbe/inputs.resource is required`},
 		},
 		{
@@ -261,7 +261,7 @@ func TestStartValidation(t *testing.T) {
 		{
 			name:   "k8s bad selector template",
 			probes: []litmus.Probe{k8sProbe("p", litmus.K8sProbeInputs{Version: "v1", Resource: "pods", Operation: "present", LabelSelector: "app={{"}, "")},
-			run:    func(r *Run) { r.Dynamic = dyn },
+			run:    func(r *litmus.ProbeRun) { r.Dynamic = dyn },
 			want:   []string{`labelSelector is not a valid template`},
 		},
 		{
@@ -296,11 +296,11 @@ func TestStartValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			run := Run{Probes: tt.probes, Experiment: "pod-delete", RunID: "abc123"}
+			run := litmus.ProbeRun{Probes: tt.probes, Experiment: "pod-delete", RunID: "abc123"}
 			if tt.run != nil {
 				tt.run(&run)
 			}
-			s, err := testRunner(t).Start(t.Context(), run)
+			s, err := testRunner(t).start(t.Context(), run)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("Start: %v", err)
@@ -351,7 +351,7 @@ func TestInitialDelaySecondsFallback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			probes, err := validate(Run{Probes: []litmus.Probe{okProbe("p", litmus.ProbeModeSOT, "echo 1", tt.opts...)}})
+			probes, err := validate(litmus.ProbeRun{Probes: []litmus.Probe{okProbe("p", litmus.ProbeModeSOT, "echo 1", tt.opts...)}})
 			if tt.wantErr {
 				if err == nil {
 					t.Fatal("no error")
@@ -381,7 +381,7 @@ func TestAttemptsAndTimeouts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			probes, err := validate(Run{Probes: []litmus.Probe{okProbe("p", litmus.ProbeModeSOT, "echo 1", tt.opts...)}})
+			probes, err := validate(litmus.ProbeRun{Probes: []litmus.Probe{okProbe("p", litmus.ProbeModeSOT, "echo 1", tt.opts...)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -393,7 +393,7 @@ func TestAttemptsAndTimeouts(t *testing.T) {
 
 	// http client timeout: responseTimeout (bare number = ms) wins over probeTimeout.
 	p := httpGetProbe("h", litmus.ProbeModeSOT, "http://x", "==", "200")
-	probes, err := validate(Run{Probes: []litmus.Probe{p}})
+	probes, err := validate(litmus.ProbeRun{Probes: []litmus.Probe{p}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestAttemptsAndTimeouts(t *testing.T) {
 		t.Errorf("client timeout %s, want probeTimeout 5s", got)
 	}
 	p.HTTPProbeInputs.ResponseTimeout = litmus.DurationFromSeconds(250)
-	if probes, err = validate(Run{Probes: []litmus.Probe{p}}); err != nil {
+	if probes, err = validate(litmus.ProbeRun{Probes: []litmus.Probe{p}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := probes[0].httpClient.Timeout.String(); got != "250ms" {
@@ -409,7 +409,7 @@ func TestAttemptsAndTimeouts(t *testing.T) {
 	}
 	p.HTTPProbeInputs.ResponseTimeout = litmus.Duration{}
 	p.HTTPProbeInputs.Method.Get.ResponseTimeout = litmus.DurationFromString("2s")
-	if probes, err = validate(Run{Probes: []litmus.Probe{p}}); err != nil {
+	if probes, err = validate(litmus.ProbeRun{Probes: []litmus.Probe{p}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := probes[0].httpClient.Timeout.String(); got != "2s" {

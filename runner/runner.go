@@ -27,6 +27,7 @@ import (
 	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/executor/faults"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/internal/score"
@@ -175,7 +176,11 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 			scope = ns
 		}
 	}
-	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic,
+	registry, err := faults.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic, Faults: registry,
 		Clients: o.Impersonating, Probes: o.Probes, Policy: o.Policy, Log: o.Log.Named("executor"), Identity: runIdentity()})
 	if err != nil {
 		return nil, err
@@ -270,7 +275,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 				done[i] = true
 				pending--
 				fr := faultResult(context.WithoutCancel(ctx), o.Clients, en, time.Since(start))
-				if w := r.engine.Labels["weight"]; w != "" {
+				if w := r.engine.Labels[litmus.LabelWeight]; w != "" {
 					fr.Weight = score.Weight(w)
 				}
 				res.Faults = append(res.Faults, fr)
@@ -372,7 +377,7 @@ func printEvents(ctx context.Context, o Options, e *litmus.ChaosEngine, uid type
 }
 
 func faultResult(ctx context.Context, c kube.Clients, en *litmus.ChaosEngine, d time.Duration) FaultResult {
-	f := FaultResult{Engine: en.Name, Namespace: en.Namespace, Weight: score.Weight(en.Labels["weight"]), Duration: d,
+	f := FaultResult{Engine: en.Name, Namespace: en.Namespace, Weight: score.Weight(en.Labels[litmus.LabelWeight]), Duration: d,
 		ProbeSuccessPercentage: "0"}
 	if len(en.Spec.Experiments) > 0 {
 		f.Experiment = en.Spec.Experiments[0].Name
@@ -424,12 +429,8 @@ func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start ti
 				if a.Raw == nil {
 					continue
 				}
-				if en := parseEngineArtifact(a.Raw.Data); en != nil && en.Kind == litmus.KindChaosEngine {
-					key := en.GenerateName
-					if key == "" {
-						key = en.Name
-					}
-					weights[key] = t.Metadata.Labels["weight"]
+				if en := litmus.EngineArtifact(a.Raw.Data); en != nil {
+					weights[litmus.EngineKey(en)] = t.Metadata.Labels[litmus.LabelWeight]
 				}
 			}
 		}
@@ -474,7 +475,7 @@ func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start ti
 		if wf.Labels == nil {
 			wf.Labels = map[string]string{}
 		}
-		wf.Labels["workflows.argoproj.io/controller-instanceid"] = nativeInstanceID
+		wf.Labels[litmus.LabelArgoInstanceID] = nativeInstanceID
 		wf.Status = wfv1.WorkflowStatus{}
 		if wf.Name != "" { // every run is a new Workflow, named as ChaosCenter names runs
 			wf.Name = fmt.Sprintf("%s-%d", wf.Name, time.Now().UnixMilli())
@@ -498,14 +499,6 @@ func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start ti
 	}
 	wg.Wait()
 	return out, errors.Join(errs...)
-}
-
-func parseEngineArtifact(data string) *litmus.ChaosEngine {
-	var en litmus.ChaosEngine
-	if yaml.Unmarshal([]byte(data), &en) != nil {
-		return nil
-	}
-	return &en
 }
 
 // lockedWriter serializes writes (progress lines come from several goroutines).

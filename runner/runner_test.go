@@ -20,12 +20,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/executor/faults"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 	"github.com/chaos-agent/chaos-agent/policy"
+	"github.com/chaos-agent/chaos-agent/probes"
 )
 
 const experiment = `apiVersion: litmuschaos.io/v1alpha1
@@ -118,7 +119,7 @@ func setup(t *testing.T) (Options, string) {
 	// cmdProbes (the engines below have one) allowed otherwise.
 	pol := policy.NewSource(c.Client, ns, policy.ConfigMapName, policy.Defaults{AllowInlineCommands: true, Optional: true})
 	return Options{Clients: clients, Impersonating: kube.NewServiceAccountClients(c.Config),
-		Probes: agent.NewProbeRunner(clock.RealClock{}, log), Policy: pol, Log: log, Timeout: 2 * time.Minute}, ns
+		Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol, Log: log, Timeout: 2 * time.Minute}, ns
 }
 
 // TestRunEnforcesClusterPolicy: where the cluster owner has a policy, run enforces it (here: no
@@ -229,8 +230,12 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestCheck(t *testing.T) {
 	o, ns := setup(t)
 	// The in-cluster agent's part: an executor for the namespace.
+	registry, err := faults.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ex, err := executor.New(executor.Options{Namespace: ns, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic, Clients: o.Impersonating,
-		Probes: o.Probes, Log: o.Log})
+		Faults: registry, Probes: o.Probes, Log: o.Log})
 	if err != nil {
 		t.Fatal(err)
 	}

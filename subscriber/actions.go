@@ -24,24 +24,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
 	"github.com/chaos-agent/chaos-agent/executor/target"
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
+	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/policy"
-)
-
-// Labels of the wire contract.
-const (
-	labelInfraID       = "infra_id"
-	labelInstanceID    = "workflows.argoproj.io/controller-instanceid"
-	labelWorkflowID    = "workflow_id"
-	labelRevisionID    = "revision_id"
-	labelNotifyID      = "notify_id"
-	labelUpdatedBy     = "updated_by"
-	labelWorkflowRunID = "workflow_run_id"
-	labelStepPodName   = "step_pod_name"
 )
 
 // handle executes one action. Failures are logged, counted and — for applies of runs — reported
@@ -93,19 +81,11 @@ func (s *Subscriber) handle(ctx context.Context, a Action) {
 
 // parseManifest decodes a single object given as YAML or JSON.
 func parseManifest(text string) (*unstructured.Unstructured, error) {
-	if strings.TrimSpace(text) == "" {
-		return nil, errors.New("empty manifest")
-	}
-	j, err := yaml.YAMLToJSON([]byte(text))
+	u, err := kube.DecodeObject(text)
 	if err != nil {
-		return nil, fmt.Errorf("manifest is neither YAML nor JSON: %w", err)
+		return nil, err
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(j, &obj); err != nil || obj == nil {
-		return nil, errors.New("manifest is not a single object")
-	}
-	u := &unstructured.Unstructured{Object: obj}
-	if u.GetAPIVersion() == "" || u.GetKind() == "" {
+	if u.GetAPIVersion() == "" {
 		return nil, errors.New("manifest has no apiVersion or kind")
 	}
 	if _, err := schema.ParseGroupVersion(u.GetAPIVersion()); err != nil {
@@ -166,7 +146,7 @@ func (s *Subscriber) apply(ctx context.Context, rt RequestType, a Action) error 
 			if l == nil {
 				l = map[string]string{}
 			}
-			l[labelUpdatedBy] = v
+			l[litmus.LabelUpdatedBy] = v
 			obj.SetLabels(l)
 		}
 	}
@@ -196,7 +176,7 @@ func (s *Subscriber) apply(ctx context.Context, rt RequestType, a Action) error 
 			return nil
 		}
 		sel := obj.GetLabels()
-		delete(sel, labelUpdatedBy)
+		delete(sel, litmus.LabelUpdatedBy)
 		if len(sel) == 0 {
 			return errors.New("delete: the manifest has neither a name nor labels")
 		}
@@ -289,7 +269,7 @@ func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstr
 // checkEngine is the early check of an embedded ChaosEngine: its namespace, its targets, the
 // PODS_AFFECTED_PERC it sets, and its probes.
 func checkEngine(pol policy.Policy, en *litmus.ChaosEngine, wfNamespace string) error {
-	name := nameOfEngine(en)
+	name := litmus.EngineKey(en)
 	engineNS := en.Namespace
 	if engineNS == "" {
 		engineNS = wfNamespace
@@ -323,13 +303,6 @@ func checkEngine(pol policy.Policy, en *litmus.ChaosEngine, wfNamespace string) 
 		}
 	}
 	return nil
-}
-
-func nameOfEngine(e *litmus.ChaosEngine) string {
-	if e.Name != "" {
-		return e.Name
-	}
-	return e.GenerateName
 }
 
 // embeddedEngines returns the ChaosEngines carried as raw input artifacts of a Workflow's (or a
@@ -386,44 +359,47 @@ func embeddedEngines(obj *unstructured.Unstructured) ([]*litmus.ChaosEngine, err
 	return out, nil
 }
 
-// parseEngine decodes an artifact: a ChaosEngine, nil for anything else (other kinds, scripts).
+// parseEngine decodes an artifact for the policy check: a ChaosEngine, nil for anything else
+// (other kinds, scripts). Unlike litmus.EngineArtifact it has no textual pre-filter (an escaped
+// kind is still a ChaosEngine) and refuses what it cannot check: an oversize artifact, or a
+// ChaosEngine that does not decode.
 func parseEngine(data string) (*litmus.ChaosEngine, error) {
-	u, err := parseManifest(data)
+	if len(data) > litmus.MaxArtifactBytes {
+		return nil, &policy.Refusal{Rule: "decode", Value: fmt.Sprintf("%d bytes", len(data)),
+			Reason: fmt.Sprintf("an artifact larger than %d bytes cannot be checked", litmus.MaxArtifactBytes)}
+	}
+	if litmus.ArtifactKind(data) != litmus.KindChaosEngine {
+		return nil, nil // not a ChaosEngine (a script, a file): the executor still checks any engine at run time
+	}
+	en, err := litmus.DecodeEngine(data)
 	if err != nil {
-		return nil, nil // not a Kubernetes object (a script, a file): the executor still checks any engine at run time
-	}
-	if u.GetKind() != litmus.KindChaosEngine {
-		return nil, nil
-	}
-	var en litmus.ChaosEngine
-	if err := litmus.FromUnstructured(u, &en); err != nil {
 		return nil, &policy.Refusal{Rule: "decode", Value: litmus.KindChaosEngine, Reason: "a ChaosEngine cannot be decoded: " + err.Error()}
 	}
-	return &en, nil
+	return en, nil
 }
 
 // reportFailedRun tells the control plane that a run could not even start, so that it never
 // stays Queued: a completed run event in phase Error with the reason.
 func (s *Subscriber) reportFailedRun(ctx context.Context, obj *unstructured.Unstructured, username string, cause error) {
 	l := obj.GetLabels()
-	experimentID := l[labelWorkflowID]
+	experimentID := l[litmus.LabelWorkflowID]
 	if experimentID == "" {
 		s.log.Warn("cannot report the failed apply as a run: the manifest has no workflow_id label", zap.Error(cause))
 		return
 	}
-	runID := l[labelNotifyID]
+	runID := l[litmus.LabelNotifyID]
 	if runID == "" {
 		runID = "failed-" + obj.GetName()
 	}
 	now := s.o.Clock.Now()
 	ts := strconv.FormatInt(now.Unix(), 10)
 	ev := executionData{
-		ExperimentType: "events", RevisionID: l[labelRevisionID], ExperimentID: experimentID, EventType: "ADD",
+		ExperimentType: "events", RevisionID: l[litmus.LabelRevisionID], ExperimentID: experimentID, EventType: "ADD",
 		UID: runID, Namespace: obj.GetNamespace(), Name: obj.GetName(), CreationTimestamp: ts,
 		Phase: "Error", Message: "chaos-agent could not start this run: " + cause.Error(),
 		StartedAt: ts, FinishedAt: ts, Nodes: map[string]node{}, UpdatedBy: updatedBy(username),
 	}
-	if n := l[labelNotifyID]; n != "" {
+	if n := l[litmus.LabelNotifyID]; n != "" {
 		ev.NotifyID = &n
 	}
 	s.queueEvent(ctx, &ev, obj.GetName(), true)
@@ -505,7 +481,7 @@ func (s *Subscriber) deleteExperiment(ctx context.Context, experimentID string) 
 	var errs []error
 	for _, obj := range s.workflowStore().List() {
 		wf, ok := obj.(*runState)
-		if !ok || wf.Namespace != s.o.Namespace || wf.Labels[labelWorkflowID] != experimentID {
+		if !ok || wf.Namespace != s.o.Namespace || wf.Labels[litmus.LabelWorkflowID] != experimentID {
 			continue
 		}
 		errs = append(errs, s.stopEngines(ctx, string(wf.UID)))
@@ -582,7 +558,7 @@ func (s *Subscriber) readLog(ctx context.Context, ns, pod, container string) str
 
 // engineHistory renders the events of the ChaosEngines created by a step pod.
 func (s *Subscriber) engineHistory(ctx context.Context, ns, stepPod string) string {
-	sel, err := selectorFor(labelStepPodName, stepPod)
+	sel, err := selectorFor(litmus.LabelStepPodName, stepPod)
 	if err != nil {
 		return err.Error()
 	}

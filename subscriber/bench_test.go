@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
 )
@@ -59,7 +60,7 @@ func benchWorkflow(ns string, i int) *wfv1.Workflow {
 	name := fmt.Sprintf("bench-%04d", i)
 	wf := &wfv1.Workflow{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
-			labelInfraID: benchInfra, labelInstanceID: benchInfra, labelWorkflowID: "exp-bench", labelRevisionID: "rev", labelNotifyID: "n-" + name}},
+			litmus.LabelInfraID: benchInfra, litmus.LabelArgoInstanceID: benchInfra, litmus.LabelWorkflowID: "exp-bench", litmus.LabelRevisionID: "rev", litmus.LabelNotifyID: "n-" + name}},
 		Spec: wfv1.WorkflowSpec{Entrypoint: "main", Templates: []wfv1.Template{
 			{Name: "main", Steps: []wfv1.ParallelSteps{{Steps: []wfv1.WorkflowStep{{Name: "a", Template: "step"}}}, {Steps: []wfv1.WorkflowStep{{Name: "b", Template: "step"}}}}},
 			{Name: "step", Container: &corev1.Container{Name: "main", Image: "registry.invalid/x", Command: []string{"true"}}},

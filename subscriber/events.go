@@ -90,11 +90,11 @@ func (s *Subscriber) newWatcher() *watcher {
 	if s.o.ClusterScope {
 		ns = metav1.NamespaceAll
 	}
-	sel := labelInfraID + "=" + s.o.InfraID + "," + labelInstanceID + "=" + s.o.InfraID
+	sel := litmus.LabelInfraID + "=" + s.o.InfraID + "," + litmus.LabelArgoInstanceID + "=" + s.o.InfraID
 	wfFactory := argoinformers.NewSharedInformerFactoryWithOptions(s.o.Argo, 0, argoinformers.WithNamespace(ns),
 		argoinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.o.Dynamic, 0, ns, func(o *metav1.ListOptions) {
-		o.LabelSelector = labelWorkflowRunID
+		o.LabelSelector = litmus.LabelWorkflowRunID
 	})
 	w := &watcher{
 		wfFactory:  wfFactory,
@@ -121,7 +121,7 @@ func (s *Subscriber) newWatcher() *watcher {
 		if err != nil {
 			return nil, err
 		}
-		if run := m.GetLabels()[labelWorkflowRunID]; run != "" {
+		if run := m.GetLabels()[litmus.LabelWorkflowRunID]; run != "" {
 			return []string{run}, nil
 		}
 		return nil, nil
@@ -160,7 +160,7 @@ func (s *Subscriber) watch(ctx context.Context) error {
 		if !ok {
 			return
 		}
-		if wf, err := s.findWorkflowAnywhere(u.GetLabels()[labelWorkflowRunID]); err == nil {
+		if wf, err := s.findWorkflowAnywhere(u.GetLabels()[litmus.LabelWorkflowRunID]); err == nil {
 			s.onWorkflow(ctx, wf, "UPDATE")
 		}
 	}
@@ -206,7 +206,7 @@ func (s *Subscriber) onWorkflow(ctx context.Context, obj any, eventType string) 
 	if !ok {
 		return
 	}
-	if wf.Labels[labelWorkflowID] == "" {
+	if wf.Labels[litmus.LabelWorkflowID] == "" {
 		return // not a ChaosCenter experiment
 	}
 	if !s.o.StartTime.IsZero() && wf.CreationTimestamp.Time.Before(s.o.StartTime.Truncate(time.Second)) {
@@ -246,13 +246,13 @@ func unixString(t metav1.Time) string {
 // following litmus-protocol §4.2–4.4.
 func (s *Subscriber) buildEvent(wf *runState, eventType string) *executionData {
 	ev := &executionData{
-		ExperimentType: "events", RevisionID: wf.Labels[labelRevisionID], ExperimentID: wf.Labels[labelWorkflowID],
+		ExperimentType: "events", RevisionID: wf.Labels[litmus.LabelRevisionID], ExperimentID: wf.Labels[litmus.LabelWorkflowID],
 		EventType: eventType, UID: string(wf.UID), Namespace: wf.Namespace, Name: wf.Name,
 		CreationTimestamp: unixString(wf.CreationTimestamp), Phase: workflowPhase(wf.Phase), Message: wf.Message,
 		StartedAt: unixString(wf.StartedAt), FinishedAt: unixString(wf.FinishedAt),
-		Nodes: make(map[string]node, len(wf.Nodes)), UpdatedBy: wf.Labels[labelUpdatedBy],
+		Nodes: make(map[string]node, len(wf.Nodes)), UpdatedBy: wf.Labels[litmus.LabelUpdatedBy],
 	}
-	if n, ok := wf.Labels[labelNotifyID]; ok {
+	if n, ok := wf.Labels[litmus.LabelNotifyID]; ok {
 		ev.NotifyID = &n
 	}
 	for _, n := range wf.Nodes {
@@ -363,7 +363,7 @@ func (s *Subscriber) engineForNode(wf *runState, n runNode) *litmus.ChaosEngine 
 			continue
 		}
 		switch {
-		case l[labelStepPodName] == podName || l[labelStepPodName] == id:
+		case l[litmus.LabelStepPodName] == podName || l[litmus.LabelStepPodName] == id:
 			byLabel = &en
 		case art.Name != "" && en.Name == art.Name:
 			byName = &en

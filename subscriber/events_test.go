@@ -5,6 +5,8 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
 // TestCompactWorkflow: the Workflow cache keeps what run events read and nothing else.
@@ -38,14 +40,14 @@ spec:
 			"w-4": {Name: "steps", Type: wfv1.NodeTypeSteps},
 		}},
 	}
-	wf.Labels = map[string]string{labelWorkflowID: "exp"}
+	wf.Labels = map[string]string{litmus.LabelWorkflowID: "exp"}
 	wf.UID = "uid-1"
 	obj, err := compactWorkflow(wf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := obj.(*runState)
-	if got.Name != "w" || got.UID != "uid-1" || got.Labels[labelWorkflowID] != "exp" || got.ManagedFields != nil {
+	if got.Name != "w" || got.UID != "uid-1" || got.Labels[litmus.LabelWorkflowID] != "exp" || got.ManagedFields != nil {
 		t.Errorf("metadata %+v", got.ObjectMeta)
 	}
 	if got.Shutdown != wfv1.ShutdownStrategyStop || got.Phase != wfv1.WorkflowRunning || len(got.Nodes) != 4 {

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/executor/faults"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
@@ -86,7 +87,7 @@ func newWorld(t *testing.T) *world {
 // clean removes what earlier runs left in the shared Argo namespace.
 func (w *world) clean() {
 	ctx := context.WithoutCancel(w.t.Context())
-	sel := metav1.ListOptions{LabelSelector: labelInfraID + "=" + w.infra}
+	sel := metav1.ListOptions{LabelSelector: litmus.LabelInfraID + "=" + w.infra}
 	_ = w.argo.ArgoprojV1alpha1().Workflows(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
 	_ = w.c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 	_ = w.c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
@@ -141,7 +142,11 @@ func (w *world) startAgentWith(url string, withExecutor bool) {
 		}
 	})
 	if withExecutor {
-		ex, err := executor.New(executor.Options{Namespace: w.ns, Kube: w.c.Client, Dynamic: w.c.Dynamic,
+		registry, err := faults.Builtin()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		ex, err := executor.New(executor.Options{Namespace: w.ns, Kube: w.c.Client, Dynamic: w.c.Dynamic, Faults: registry,
 			Clients: kube.NewServiceAccountClients(w.c.Config), Log: zaptest.NewLogger(w.t).Named("executor")})
 		if err != nil {
 			w.t.Fatal(err)
@@ -264,7 +269,7 @@ spec:
 	wf := map[string]any{
 		"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
 		"metadata": map[string]any{"name": name, "namespace": w.ns, "labels": map[string]any{
-			labelWorkflowID: experimentID, labelInfraID: w.infra, labelInstanceID: w.infra, labelRevisionID: "rev-1", labelNotifyID: notifyID,
+			litmus.LabelWorkflowID: experimentID, litmus.LabelInfraID: w.infra, litmus.LabelArgoInstanceID: w.infra, litmus.LabelRevisionID: "rev-1", litmus.LabelNotifyID: notifyID,
 		}},
 		"spec": map[string]any{
 			"entrypoint": "main", "serviceAccountName": "argo-chaos",
@@ -336,7 +341,7 @@ func (w *world) playFaultStep(wfName string, wait bool) (engineName string) {
 		w.t.Fatal(err)
 	}
 	l := u.GetLabels()
-	if l[labelWorkflowRunID] != string(wf.UID) || l[labelStepPodName] != pod.Name {
+	if l[litmus.LabelWorkflowRunID] != string(wf.UID) || l[litmus.LabelStepPodName] != pod.Name {
 		w.t.Fatalf("Argo substituted labels %v; want workflow_run_id=%s step_pod_name=%s", l, wf.UID, pod.Name)
 	}
 	created, err := w.c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(w.ns).Create(ctx, u, metav1.CreateOptions{})
@@ -410,7 +415,7 @@ func TestConfirmConnectAndRun(t *testing.T) {
 		wf, err = w.argo.ArgoprojV1alpha1().Workflows(w.ns).Get(ctx, name, metav1.GetOptions{})
 		return err == nil, nil
 	})
-	if wf.Labels[labelUpdatedBy] != "YWRtaW4" || wf.Labels[labelNotifyID] != "notify-1" || wf.Labels[labelInstanceID] != w.infra {
+	if wf.Labels[litmus.LabelUpdatedBy] != "YWRtaW4" || wf.Labels[litmus.LabelNotifyID] != "notify-1" || wf.Labels[litmus.LabelArgoInstanceID] != w.infra {
 		t.Errorf("workflow labels %v", wf.Labels)
 	}
 	if wf.Spec.NodeSelector["type"] != "kwok" || len(wf.Spec.Tolerations) != 1 || wf.Spec.PodMetadata.Annotations["chaos.example.com/owner"] != "team-cart" ||

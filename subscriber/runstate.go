@@ -3,6 +3,8 @@ package subscriber
 import (
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
 // runState is what the subscriber caches of a watched Workflow: what run events and actions read,
@@ -55,7 +57,7 @@ func compactWorkflow(obj any) (any, error) {
 		rn := runNode{ID: id, DisplayName: n.DisplayName, TemplateName: n.TemplateName, Message: n.Message, Type: n.Type,
 			Phase: n.Phase, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt, Children: n.Children}
 		if n.Inputs != nil && len(n.Inputs.Artifacts) == 1 && n.Inputs.Artifacts[0].Raw != nil {
-			if en, _ := parseEngine(n.Inputs.Artifacts[0].Raw.Data); en != nil {
+			if en := litmus.EngineArtifact(n.Inputs.Artifacts[0].Raw.Data); en != nil {
 				rn.Engine = &engineRef{Name: en.Name, GenerateName: en.GenerateName}
 			}
 		}

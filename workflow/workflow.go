@@ -23,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/yaml"
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
@@ -94,7 +93,7 @@ func classify(t *wfv1.Template) (stepKind, error) {
 		if a.Raw == nil {
 			return 0, fmt.Errorf("artifact %q is not raw data", a.Name)
 		}
-		switch kindOf(a.Raw.Data) {
+		switch litmus.ArtifactKind(a.Raw.Data) {
 		case litmus.KindChaosEngine:
 			engines++
 		case litmus.KindChaosExperiment:
@@ -114,14 +113,6 @@ func classify(t *wfv1.Template) (stepKind, error) {
 	default:
 		return 0, errors.New("not a ChaosHub install (ChaosExperiment artifacts), fault (one ChaosEngine artifact) or cleanup (kubectl delete chaosengine) step")
 	}
-}
-
-func kindOf(data string) string {
-	var tm metav1.TypeMeta
-	if yaml.Unmarshal([]byte(data), &tm) != nil {
-		return ""
-	}
-	return tm.Kind
 }
 
 // Engine drives Workflows.
@@ -373,12 +364,12 @@ func (r *run) namespace() string {
 
 func (r *run) install(ctx context.Context, inputs *wfv1.Inputs) error {
 	for _, a := range inputs.Artifacts {
-		var x litmus.ChaosExperiment
-		if err := yaml.Unmarshal([]byte(a.Raw.Data), &x); err != nil {
+		x, err := litmus.DecodeExperiment(a.Raw.Data)
+		if err != nil {
 			return fmt.Errorf("ChaosExperiment %s: %w", a.Name, err)
 		}
 		x.Namespace = r.namespace()
-		u, err := litmus.ToUnstructured(&x)
+		u, err := litmus.ToUnstructured(x)
 		if err != nil {
 			return err
 		}
@@ -402,14 +393,14 @@ func (r *run) install(ctx context.Context, inputs *wfv1.Inputs) error {
 // fault creates the step's ChaosEngine and waits until the executor has completed or stopped it,
 // like litmus-checker (the step succeeds whatever the verdict; the verdict is in the message).
 func (r *run) fault(ctx context.Context, inputs *wfv1.Inputs) (string, error) {
-	var en litmus.ChaosEngine
-	if err := yaml.Unmarshal([]byte(inputs.Artifacts[0].Raw.Data), &en); err != nil {
+	en, err := litmus.DecodeEngine(inputs.Artifacts[0].Raw.Data)
+	if err != nil {
 		return "", fmt.Errorf("ChaosEngine: %w", err)
 	}
 	if en.Namespace == "" {
 		en.Namespace = r.namespace()
 	}
-	u, err := litmus.ToUnstructured(&en)
+	u, err := litmus.ToUnstructured(en)
 	if err != nil {
 		return "", err
 	}
@@ -451,7 +442,7 @@ func (r *run) fault(ctx context.Context, inputs *wfv1.Inputs) (string, error) {
 
 func (r *run) cleanup(ctx context.Context) error {
 	api := r.e.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(r.namespace())
-	err := api.DeleteCollection(context.WithoutCancel(ctx), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "workflow_run_id=" + string(r.uid)})
+	err := api.DeleteCollection(context.WithoutCancel(ctx), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: litmus.LabelWorkflowRunID + "=" + string(r.uid)})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete the run's ChaosEngines: %w", err)
 	}

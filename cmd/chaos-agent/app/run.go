@@ -13,10 +13,10 @@ import (
 	"golang.org/x/term"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/agent"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/logging"
 	"github.com/chaos-agent/chaos-agent/policy"
+	"github.com/chaos-agent/chaos-agent/probes"
 	"github.com/chaos-agent/chaos-agent/runner"
 )
 
@@ -94,7 +94,7 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	// On a user's own machine inline cmdProbes run as the user: allowed unless the policy says no.
 	pol := policy.NewSource(clients.Kube, policyNS, policy.ConfigMapName, policy.Defaults{AllowInlineCommands: true, Optional: true})
 	res, runErr := runner.Run(ctx, m, runner.Options{
-		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: agent.NewProbeRunner(clock.RealClock{}, log), Policy: pol,
+		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol,
 		DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
 	})
 	if res != nil {

@@ -7,8 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
+
+// parse reads env as the executor does for pod-delete: generic variables, then its own.
+func parse(env map[string]string, rnd *rand.Rand) (Params, error) {
+	e := litmus.NewEnv(env)
+	p := parseParams(executor.ParseParams(e, Kind().Defaults), e, rnd)
+	return p, e.Err(Name)
+}
 
 func TestParseParams(t *testing.T) {
 	tests := []struct {
@@ -26,7 +34,7 @@ func TestParseParams(t *testing.T) {
 		{name: "chart values", env: map[string]string{"TOTAL_CHAOS_DURATION": "15", "CHAOS_INTERVAL": "5", "FORCE": "true",
 			"PODS_AFFECTED_PERC": "", "SEQUENCE": "parallel", "DEFAULT_HEALTH_CHECK": "false", "RAMP_TIME": ""},
 			check: func(t *testing.T, p Params) {
-				if p.Duration != 15*time.Second || p.Interval != (Interval{5 * time.Second, 5 * time.Second}) || !p.Force || p.HealthCheck || p.Percentage != 0 {
+				if p.Duration != 15*time.Second || p.Interval != (executor.Interval{Min: 5 * time.Second, Max: 5 * time.Second}) || !p.Force || p.HealthCheck || p.Percentage != 0 {
 					t.Errorf("chart: %+v", p)
 				}
 			}},
@@ -37,7 +45,7 @@ func TestParseParams(t *testing.T) {
 				}
 			}},
 		{name: "interval range", env: map[string]string{"CHAOS_INTERVAL": "2-4"}, check: func(t *testing.T, p Params) {
-			if p.Interval != (Interval{2 * time.Second, 4 * time.Second}) {
+			if p.Interval != (executor.Interval{Min: 2 * time.Second, Max: 4 * time.Second}) {
 				t.Errorf("range: %+v", p.Interval)
 			}
 		}},
@@ -47,7 +55,7 @@ func TestParseParams(t *testing.T) {
 			}
 		}},
 		{name: "randomness single value", env: map[string]string{"CHAOS_INTERVAL": "6", "RANDOMNESS": "true"}, check: func(t *testing.T, p Params) {
-			if p.Interval != (Interval{0, 6 * time.Second}) {
+			if p.Interval != (executor.Interval{Min: 0, Max: 6 * time.Second}) {
 				t.Errorf("randomness: %+v", p.Interval)
 			}
 		}},
@@ -93,7 +101,7 @@ func TestParseParams(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := ParseParams(tc.env, rand.New(rand.NewPCG(1, 2)))
+			p, err := parse(tc.env, rand.New(rand.NewPCG(1, 2)))
 			if len(tc.wantErr) > 0 {
 				var le *litmus.Error
 				if !errors.As(err, &le) {
@@ -114,21 +122,5 @@ func TestParseParams(t *testing.T) {
 			}
 			tc.check(t, p)
 		})
-	}
-}
-
-func TestIntervalNext(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(3, 4))
-	iv := Interval{Min: 2 * time.Second, Max: 4 * time.Second}
-	seen := map[time.Duration]bool{}
-	for range 1000 {
-		d := iv.Next(rnd)
-		if d < iv.Min || d > iv.Max {
-			t.Fatalf("interval %s outside [%s, %s]", d, iv.Min, iv.Max)
-		}
-		seen[d] = true
-	}
-	if len(seen) < 100 {
-		t.Errorf("only %d distinct intervals: not random", len(seen))
 	}
 }

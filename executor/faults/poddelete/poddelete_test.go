@@ -22,6 +22,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/executor/target"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
@@ -91,9 +92,9 @@ func (w *fakeWorkload) WorkloadPods(string, string, string) ([]*corev1.Pod, erro
 type recorder struct {
 	mu         sync.Mutex
 	iterations []int
-	deleted    []Victim
-	skipped    []Skip
-	recovered  []Recovery
+	deleted    []executor.Victim
+	skipped    []executor.Skip
+	recovered  []executor.Recovery
 }
 
 func (r *recorder) Iteration(n int, _ []*corev1.Pod) {
@@ -101,9 +102,17 @@ func (r *recorder) Iteration(n int, _ []*corev1.Pod) {
 	r.iterations = append(r.iterations, n)
 	r.mu.Unlock()
 }
-func (r *recorder) Deleted(v Victim) { r.mu.Lock(); r.deleted = append(r.deleted, v); r.mu.Unlock() }
-func (r *recorder) Skipped(s Skip)   { r.mu.Lock(); r.skipped = append(r.skipped, s); r.mu.Unlock() }
-func (r *recorder) Recovered(rec Recovery) {
+func (r *recorder) Injected(v executor.Victim) {
+	r.mu.Lock()
+	r.deleted = append(r.deleted, v)
+	r.mu.Unlock()
+}
+func (r *recorder) Skipped(s executor.Skip) {
+	r.mu.Lock()
+	r.skipped = append(r.skipped, s)
+	r.mu.Unlock()
+}
+func (r *recorder) Recovered(rec executor.Recovery) {
 	r.mu.Lock()
 	r.recovered = append(r.recovered, rec)
 	r.mu.Unlock()
@@ -132,11 +141,11 @@ func newHarness(t *testing.T, w *fakeWorkload, env map[string]string) *harness {
 		}
 		return true, nil, nil
 	})
-	f, err := New(Deps{Client: h.client, Selector: w, Clock: h.clock, Rand: rand.New(rand.NewPCG(1, 1)), Observer: h.rec}, env)
+	f, _, err := executor.NewFault(Kind(), executor.FaultDeps{Client: h.client, Selector: w, Clock: h.clock, Rand: rand.New(rand.NewPCG(1, 1)), Observer: h.rec}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.fault = f
+	h.fault = f.(*Fault)
 	return h
 }
 
@@ -172,7 +181,7 @@ func (h *harness) deletionTimes() []time.Duration {
 	defer h.rec.mu.Unlock()
 	var out []time.Duration
 	for _, v := range h.rec.deleted {
-		out = append(out, v.DeletedAt.Sub(h.start))
+		out = append(out, v.InjectedAt.Sub(h.start))
 	}
 	return out
 }

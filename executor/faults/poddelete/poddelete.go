@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -14,8 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/clock"
 
+	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/executor/target"
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
@@ -25,104 +24,43 @@ import (
 // Name is the fault's name, as in the ChaosExperiment.
 const Name = "pod-delete"
 
-// Selector finds targets in the informer caches.
-type Selector interface {
-	Candidates(spec target.Spec) ([]*corev1.Pod, error)
-	Select(spec target.Spec) ([]*corev1.Pod, error)
-	Owner(p *corev1.Pod) (kind, name string)
-	WorkloadPods(kind, namespace, name string) ([]*corev1.Pod, error)
-}
-
-// Observer hears about the run as it happens. Its methods are called from the fault's
-// goroutines and must not block.
-type Observer interface {
-	Iteration(n int, victims []*corev1.Pod)
-	Deleted(v Victim)
-	Skipped(s Skip)
-	Recovered(r Recovery)
-}
-
-// Workload identifies a victim's parent.
-type Workload struct {
-	Kind, Namespace, Name string
-}
-
-func (w Workload) String() string {
-	if w.Kind == "" {
-		return "none"
+// Kind registers pod-delete with the executor.
+func Kind() executor.FaultKind {
+	return executor.FaultKind{
+		Name:     Name,
+		Defaults: executor.Defaults{Duration: 30 * time.Second, Interval: 10 * time.Second},
+		New: func(d executor.FaultDeps, p executor.Params, env *litmus.Env) (executor.Fault, error) {
+			return New(d, p, env), nil
+		},
 	}
-	return w.Kind + "/" + w.Name
-}
-
-// Victim is a deleted (or, in dry-run mode, selected) pod.
-type Victim struct {
-	Namespace, Name string
-	UID             types.UID
-	Owner           Workload
-	DeletedAt       time.Time
-	DryRun          bool
-}
-
-// Skip is a selected pod that was deliberately not deleted.
-type Skip struct {
-	Namespace, Name string
-	Reason          string
-}
-
-// Recovery is the fate of one victim: when a replacement became Ready.
-type Recovery struct {
-	Victim
-	Replacement string
-	ReadyAt     time.Time
-	Recovered   bool
-	Reason      string // why it did not recover, if it did not
-}
-
-// Seconds is the time from deletion to a Ready replacement.
-func (r Recovery) Seconds() float64 { return r.ReadyAt.Sub(r.DeletedAt).Seconds() }
-
-// Deps are what the fault needs; all are required but Log.
-type Deps struct {
-	Client   kube.Interface // acts as the engine's chaosServiceAccount
-	Selector Selector
-	Entries  []target.Entry // the engine's targets
-	// DefaultNamespace is where TARGET_PODS live when no entry names a namespace.
-	DefaultNamespace string
-	Clock            clock.WithTicker
-	Rand             *rand.Rand
-	Observer         Observer
-	Log              *zap.Logger
 }
 
 // Fault is one run of pod-delete.
 type Fault struct {
-	d Deps
+	d executor.FaultDeps
 	p Params
 
 	mu       sync.Mutex
-	parents  map[Workload]bool
+	parents  map[executor.Workload]bool
 	pending  []*pendingRecovery
 	claimed  map[types.UID]bool
 	seen     map[types.UID]time.Time // when each pod of a targeted workload was first seen
-	finished []Recovery
+	finished []executor.Recovery
 }
 
 type pendingRecovery struct {
-	victim   Victim
+	victim   executor.Victim
 	known    map[types.UID]bool // the workload's pods at deletion time
 	deadline time.Time
 }
 
-// New parses env and returns a fault ready to run, or a *litmus.Error describing every bad value.
-func New(d Deps, env map[string]string) (*Fault, error) {
+// New returns a run of pod-delete with the generic parameters p; its own variables are read
+// from env, where invalid values are recorded.
+func New(d executor.FaultDeps, p executor.Params, env *litmus.Env) *Fault {
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
-	p, err := ParseParams(env, d.Rand)
-	if err != nil {
-		return nil, err
-	}
-	return &Fault{d: d, p: p, parents: map[Workload]bool{}, claimed: map[types.UID]bool{}, seen: map[types.UID]time.Time{}}, nil
+	return &Fault{d: d, p: parseParams(p, env, d.Rand), parents: map[executor.Workload]bool{}, claimed: map[types.UID]bool{}, seen: map[types.UID]time.Time{}}
 }
 
 // Params returns the parsed parameters.
@@ -139,23 +77,20 @@ func (f *Fault) spec() target.Spec {
 }
 
 // Targets lists the parent workloads targeted so far, in first-targeted order is not guaranteed.
-func (f *Fault) Targets() []Workload {
+func (f *Fault) Targets() []executor.Workload {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]Workload, 0, len(f.parents))
+	out := make([]executor.Workload, 0, len(f.parents))
 	for w := range f.parents {
 		out = append(out, w)
 	}
 	return out
 }
 
-// CheckHealthy is the application-under-test check run before and after the chaos when
-// DEFAULT_HEALTH_CHECK is on: every target pod must be Running and Ready, polled every
-// STATUS_CHECK_DELAY for up to STATUS_CHECK_TIMEOUT.
+// CheckHealthy is the application-under-test check the executor runs before and after the
+// chaos when DEFAULT_HEALTH_CHECK is on: every target pod must be Running and Ready, polled
+// every STATUS_CHECK_DELAY for up to STATUS_CHECK_TIMEOUT.
 func (f *Fault) CheckHealthy(ctx context.Context, phase litmus.ExperimentPhase) error {
-	if !f.p.HealthCheck {
-		return nil
-	}
 	err := f.poll(ctx, func() error {
 		pods, err := f.d.Selector.Candidates(f.spec())
 		if err != nil {
@@ -234,12 +169,12 @@ func (f *Fault) Inject(ctx context.Context) error {
 
 // Recoveries returns every victim's recovery record; victims still pending are reported as not
 // recovered (yet).
-func (f *Fault) Recoveries() []Recovery {
+func (f *Fault) Recoveries() []executor.Recovery {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := append([]Recovery(nil), f.finished...)
+	out := append([]executor.Recovery(nil), f.finished...)
 	for _, p := range f.pending {
-		out = append(out, Recovery{Victim: p.victim, Reason: "no Ready replacement seen before the fault ended"})
+		out = append(out, executor.Recovery{Victim: p.victim, Reason: "no Ready replacement seen before the fault ended"})
 	}
 	return out
 }
@@ -247,7 +182,7 @@ func (f *Fault) Recoveries() []Recovery {
 func (f *Fault) deleteAll(ctx context.Context, pods []*corev1.Pod) error {
 	for _, pod := range pods {
 		kind, name := f.d.Selector.Owner(pod)
-		owner := Workload{Kind: kind, Namespace: pod.Namespace, Name: name}
+		owner := executor.Workload{Kind: kind, Namespace: pod.Namespace, Name: name}
 		var known map[types.UID]bool
 		if kind != "" {
 			known = map[types.UID]bool{pod.UID: true}
@@ -265,22 +200,22 @@ func (f *Fault) deleteAll(ctx context.Context, pods []*corev1.Pod) error {
 		var skip *skipError
 		switch {
 		case errors.As(err, &skip):
-			s := Skip{Namespace: pod.Namespace, Name: pod.Name, Reason: skip.reason}
+			s := executor.Skip{Namespace: pod.Namespace, Name: pod.Name, Reason: skip.reason}
 			f.d.Log.Info("victim skipped", zap.String("pod", pod.Name), zap.String("reason", s.Reason))
 			f.d.Observer.Skipped(s)
 			continue
 		case err != nil:
 			return err
 		}
-		v := Victim{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Owner: owner, DeletedAt: now, DryRun: f.p.DryRun}
+		v := executor.Victim{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Owner: owner, InjectedAt: now, DryRun: f.p.DryRun}
 		f.d.Log.Info("victim deleted", zap.String("pod", pod.Name), zap.String("owner", owner.String()), zap.Bool("dryRun", f.p.DryRun))
-		f.d.Observer.Deleted(v)
+		f.d.Observer.Injected(v)
 		if f.p.DryRun {
 			continue
 		}
 		f.mu.Lock()
 		if kind == "" {
-			r := Recovery{Victim: v, Reason: "the pod has no controller: nothing replaces it"}
+			r := executor.Recovery{Victim: v, Reason: "the pod has no controller: nothing replaces it"}
 			f.finished = append(f.finished, r)
 			f.mu.Unlock()
 			f.d.Observer.Recovered(r)
@@ -426,7 +361,7 @@ func (f *Fault) track(ctx context.Context) {
 
 func (f *Fault) sweep() {
 	f.mu.Lock()
-	var done []Recovery
+	var done []executor.Recovery
 	now := f.d.Clock.Now()
 	kept := f.pending[:0]
 	for _, p := range f.pending {
@@ -435,7 +370,7 @@ func (f *Fault) sweep() {
 			continue
 		}
 		if now.After(p.deadline) {
-			done = append(done, Recovery{Victim: p.victim, Reason: fmt.Sprintf("no Ready replacement within %s", f.p.StatusCheckTimeout)})
+			done = append(done, executor.Recovery{Victim: p.victim, Reason: fmt.Sprintf("no Ready replacement within %s", f.p.StatusCheckTimeout)})
 			continue
 		}
 		kept = append(kept, p)
@@ -459,11 +394,11 @@ func (f *Fault) see(uid types.UID) {
 // victim was deleted and that no other victim has claimed, the oldest first: victims are
 // swept in deletion order, so when several victims of one workload are deleted back to back
 // each gets the replacement created for it. Called with f.mu held.
-func (f *Fault) findReplacement(p *pendingRecovery, now time.Time) (Recovery, bool) {
+func (f *Fault) findReplacement(p *pendingRecovery, now time.Time) (executor.Recovery, bool) {
 	w := p.victim.Owner
 	pods, err := f.d.Selector.WorkloadPods(w.Kind, w.Namespace, w.Name)
 	if err != nil {
-		return Recovery{}, false
+		return executor.Recovery{}, false
 	}
 	var best *corev1.Pod
 	for _, pod := range pods {
@@ -485,10 +420,10 @@ func (f *Fault) findReplacement(p *pendingRecovery, now time.Time) (Recovery, bo
 	}
 	// Only the oldest new pod may be this victim's: if it is not Ready yet, wait for it.
 	if best == nil || !kube.PodReady(best) {
-		return Recovery{}, false
+		return executor.Recovery{}, false
 	}
 	f.claimed[best.UID] = true
-	return Recovery{Victim: p.victim, Replacement: best.Name, ReadyAt: now, Recovered: true}, true
+	return executor.Recovery{Victim: p.victim, Replacement: best.Name, ReadyAt: now, Recovered: true}, true
 }
 
 func allReady(pods []*corev1.Pod) error {

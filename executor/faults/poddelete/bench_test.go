@@ -14,7 +14,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/utils/clock"
 
-	"github.com/chaos-agent/chaos-agent/executor/poddelete"
+	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/executor/faults/poddelete"
 	"github.com/chaos-agent/chaos-agent/executor/target"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 )
@@ -26,15 +27,15 @@ type timingObserver struct {
 }
 
 func (o *timingObserver) Iteration(int, []*corev1.Pod) {}
-func (o *timingObserver) Skipped(poddelete.Skip)       {}
-func (o *timingObserver) Recovered(poddelete.Recovery) {}
-func (o *timingObserver) Deleted(v poddelete.Victim) {
+func (o *timingObserver) Skipped(executor.Skip)        {}
+func (o *timingObserver) Recovered(executor.Recovery)  {}
+func (o *timingObserver) Injected(v executor.Victim) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	// parallel mode: victims of one batch are deleted back to back; a new batch starts after
 	// at least half an interval.
-	if n := len(o.batches); n == 0 || v.DeletedAt.Sub(o.batches[n-1]) > 250*time.Millisecond {
-		o.batches = append(o.batches, v.DeletedAt)
+	if n := len(o.batches); n == 0 || v.InjectedAt.Sub(o.batches[n-1]) > 250*time.Millisecond {
+		o.batches = append(o.batches, v.InjectedAt)
 	}
 }
 
@@ -77,7 +78,7 @@ func BenchmarkPodDeleteTiming(b *testing.B) {
 			})
 			obs := &timingObserver{}
 			rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-			f, err := poddelete.New(poddelete.Deps{Client: c.Client, Selector: target.NewSelector(listers, rnd), Entries: entries,
+			f, _, err := executor.NewFault(poddelete.Kind(), executor.FaultDeps{Client: c.Client, Selector: target.NewSelector(listers, rnd), Entries: entries,
 				DefaultNamespace: ns, Clock: clock.RealClock{}, Rand: rnd, Observer: obs}, env)
 			if err != nil {
 				b.Fatal(err)
