@@ -211,6 +211,7 @@ func TestHalt(t *testing.T) {
 			at := time.Now()
 			h.halt()
 			res := e.result(h.name, 30*time.Second)
+			t.Logf("%s: result Stopped %s after the halt", h.name, time.Since(at).Round(time.Millisecond))
 			if res.Status.ExperimentStatus.Verdict != litmus.VerdictStopped {
 				t.Errorf("verdict %s, want Stopped", res.Status.ExperimentStatus.Verdict)
 			}

@@ -100,7 +100,9 @@ func (g *Guard) Run(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("policy watch: %w", err)
 		}
-		go inf.RunWithContext(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { inf.RunWithContext(ctx) })
+		defer wg.Wait()
 	}
 	t := g.o.Clock.NewTicker(g.o.Period)
 	defer t.Stop()
