@@ -10,6 +10,7 @@ COPY agent/ agent/
 COPY subscriber/ subscriber/
 COPY executor/ executor/
 COPY probes/ probes/
+COPY policy/ policy/
 COPY manifests/ manifests/
 COPY runner/ runner/
 COPY workflow/ workflow/

@@ -27,6 +27,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+	"github.com/chaos-agent/chaos-agent/policy"
 	"github.com/chaos-agent/chaos-agent/probes"
 	"github.com/chaos-agent/chaos-agent/subscriber"
 	"github.com/chaos-agent/chaos-agent/workflow"
@@ -89,11 +90,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	if cfg.Scope == config.ScopeCluster {
 		scope = ""
 	}
+	// One policy for the early check (subscriber) and the run-time check (executor). Under serve
+	// inline cmdProbes would run in this process: refused unless the policy allows them.
+	polDefaults := policy.Defaults{}
+	pol := policy.NewSource(clients.Kube, cfg.Namespace, policy.ConfigMapName, polDefaults)
+	var sub *subscriber.Subscriber
+	guardOpts := policy.GuardOptions{Kube: clients.Kube, Namespace: cfg.Namespace, Defaults: polDefaults, Log: a.log.Named("guard")}
+	if cfg.ServerAddr != "" {
+		guardOpts.Linked = func() bool { return sub != nil && sub.Connected() }
+	}
+	guard := policy.NewGuard(guardOpts)
 	registry, err := faults.Builtin()
 	if err != nil {
 		return err
 	}
 	ex, err := executor.New(executor.Options{
+		Policy:    pol,
+		Guard:     guard,
 		Namespace: scope,
 		Faults:    registry,
 		Kube:      clients.Kube,
@@ -110,10 +123,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	reg.MustRegister(ex.Collector())
 
-	var sub *subscriber.Subscriber
 	ready := ex.Ready
 	if cfg.ServerAddr != "" {
-		sub, err = a.newSubscriber(clients, argo)
+		sub, err = a.newSubscriber(clients, argo, pol, guard.HaltAll)
 		if err != nil {
 			return err
 		}
@@ -140,11 +152,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		run := func(ctx context.Context) error {
-			if sub == nil {
-				return ex.Run(ctx)
-			}
 			cg, cctx := errgroup.WithContext(ctx)
+			cg.Go(func() error { return guard.Run(cctx) })
 			cg.Go(func() error { return ex.Run(cctx) })
+			if sub == nil {
+				return cg.Wait()
+			}
 			cg.Go(func() error { return sub.Run(cctx) })
 			if cfg.WorkflowEngine == config.WorkflowEngineNative {
 				// No Argo controller: the agent runs the experiment Workflows itself.
@@ -187,7 +200,7 @@ func boundedShutdown(ctx context.Context, timeout time.Duration, log *zap.Logger
 	}
 }
 
-func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (*subscriber.Subscriber, error) {
+func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface, pol *policy.Source, halt func(string)) (*subscriber.Subscriber, error) {
 	cfg := a.cfg
 	var start time.Time
 	if cfg.StartTime > 0 {
@@ -199,7 +212,7 @@ func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (
 		Kube: clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(clients.Kube.Discovery())),
 		HTTP:   &subscriber.HTTPOptions{SkipVerify: cfg.SkipSSLVerify, CustomCertB64: cfg.CustomTLSCert},
-		Log:    a.log.Named("subscriber"),
+		Log:    a.log.Named("subscriber"), Policy: pol, HaltAll: halt,
 	})
 }
 

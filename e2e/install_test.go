@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -251,6 +252,12 @@ func TestInstallClusterScope(t *testing.T) {
 	dir := termLogDir(t)
 	r.deployApp(t, app, "cart", 2, dir)
 	pe := r.watchPods(t, app, "app=cart")
+	// The policy's default allows the agent's namespace only: the cluster owner allows the
+	// application's namespace too.
+	if _, err := r.c.Client.CoreV1().ConfigMaps(ns).Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "chaos-agent-policy"},
+		Data: map[string]string{"allowedNamespaces": ns + "," + app}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	// As ChaosCenter does: the engine in the agent's namespace, the application in another.
 	r.chaosIn(t, ns, "cluster-wide", app, "cart", map[string]string{"TOTAL_CHAOS_DURATION": "9", "CHAOS_INTERVAL": "3", "PODS_AFFECTED_PERC": "50"})

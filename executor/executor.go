@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
@@ -52,6 +53,14 @@ type Options struct {
 	Workers int
 	// NewRand returns the random source of one run (victim selection, ranges); crypto-seeded by default.
 	NewRand func() *mrand.Rand
+	// Policy is the cluster owner's policy, checked at run time on every engine's resolved inputs;
+	// nil checks nothing (tests).
+	Policy PolicySource
+	// Guard halts chaos (kill switch, halt-all, control-plane link loss); nil never halts.
+	Guard Guard
+	// ClaimLease is how long an engine's claim lasts without renewal (default 30s): another
+	// executor closes an initialized engine as stale only after its claim has expired.
+	ClaimLease time.Duration
 	// ResyncPeriod of the informers; 0 means none.
 	ResyncPeriod time.Duration
 }
@@ -59,6 +68,7 @@ type Options struct {
 // Executor is the ChaosEngine controller.
 type Executor struct {
 	o        Options
+	instance string // random, names this instance in engine claims
 	log      *zap.Logger
 	engines  cache.SharedIndexInformer
 	results  cache.SharedIndexInformer // for the exporter
@@ -107,10 +117,13 @@ func New(o Options) (*Executor, error) {
 	if o.Workers <= 0 {
 		o.Workers = 2
 	}
+	if o.ClaimLease <= 0 {
+		o.ClaimLease = defaultClaimLease
+	}
 	if o.NewRand == nil {
 		o.NewRand = cryptoSeededRand
 	}
-	e := &Executor{o: o, log: o.Log, runs: map[string]*activeRun{}}
+	e := &Executor{o: o, instance: utilrand.String(8), log: o.Log, runs: map[string]*activeRun{}}
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace, nil)
 	e.engines = dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
 	e.results = dynFactory.ForResource(litmus.ChaosResultGVR()).Informer()
@@ -168,6 +181,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	e.log.Info("executor caches synced")
 
 	var workers sync.WaitGroup
+	workers.Go(func() { e.watchHalts(ctx) })
 	for range e.o.Workers {
 		workers.Go(func() {
 			for e.processNext(ctx) {
@@ -239,8 +253,14 @@ func (e *Executor) reconcile(ctx context.Context, key string) error {
 	case run != nil:
 		// running: nothing to do
 	case status == litmus.EngineStatusInitialized:
-		// Initialized but not running here: a previous agent died during the run. Its progress is
-		// unknown, so it is not resumed (that could double the chaos); it is closed with a reason.
+		// Initialized but not running here: another executor runs it (its claim is live: leave it
+		// alone, look again when the claim would expire), or a previous agent died during the run.
+		// Its progress is unknown, so it is not resumed (that could double the chaos); it is
+		// closed with a reason.
+		if expires, live := e.claimedElsewhere(&engine); live {
+			e.queue.AddAfter(key, expires.Sub(e.o.Clock.Now())+time.Second)
+			return nil
+		}
 		reason := "chaos-agent restarted while this engine was running; the run was not resumed"
 		if state == litmus.EngineStateStop {
 			reason = "engineState was set to stop while no chaos-agent was running it"

@@ -39,6 +39,12 @@ type env struct {
 // running the built-in faults and extra ones.
 func setup(t *testing.T, clusterScope bool, extra ...executor.FaultKind) *env {
 	t.Helper()
+	return setupWith(t, clusterScope, nil, extra...)
+}
+
+// setupWith is setup with more executor options.
+func setupWith(t *testing.T, clusterScope bool, opts func(e *env, o *executor.Options), extra ...executor.FaultKind) *env {
+	t.Helper()
 	c := testcluster.Get(t)
 	e := &env{t: t, c: c, ns: c.Namespace(t)}
 	e.serviceAccount("chaos", true)
@@ -52,10 +58,14 @@ func setup(t *testing.T, clusterScope bool, extra ...executor.FaultKind) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := executor.New(executor.Options{
+	o := executor.Options{
 		Namespace: scope, Kube: c.Client, Dynamic: c.Dynamic, Faults: registry,
 		Clients: kube.NewServiceAccountClients(c.Config), Log: zaptest.NewLogger(t), Identity: "chaos-agent-test",
-	})
+	}
+	if opts != nil {
+		opts(e, &o)
+	}
+	ex, err := executor.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

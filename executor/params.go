@@ -2,6 +2,7 @@ package executor
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -85,6 +86,9 @@ func parseInterval(v string, randomness bool) (Interval, error) {
 		if a < 0 || b < 1 || b < a {
 			return Interval{}, errors.New("a range needs 0 <= lower <= upper and upper >= 1")
 		}
+		if b > litmus.MaxSeconds {
+			return Interval{}, fmt.Errorf("above the limit of %d seconds (a year)", litmus.MaxSeconds)
+		}
 		return Interval{Min: time.Duration(a) * time.Second, Max: time.Duration(b) * time.Second}, nil
 	}
 	d, err := litmus.ParseSeconds(v)
@@ -92,6 +96,10 @@ func parseInterval(v string, randomness bool) (Interval, error) {
 		return Interval{}, err
 	}
 	if randomness {
+		if d == 0 {
+			// A random pause in [0, 0] is no pause at all: injections back to back, a hot loop.
+			return Interval{}, errors.New("must be positive with RANDOMNESS=true (a random pause in [0, CHAOS_INTERVAL])")
+		}
 		return Interval{Min: 0, Max: d}, nil
 	}
 	if d == 0 {

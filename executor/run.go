@@ -32,10 +32,16 @@ func (e *Executor) runEngine(ctx context.Context, engine *litmus.ChaosEngine) {
 
 	wctx, cancel := finalCtx(ctx)
 	now := metav1.NewTime(e.o.Clock.Now())
+	claimed := false
 	_, err := e.updateEngine(wctx, engine.Namespace, engine.Name, func(en *litmus.ChaosEngine) bool {
-		if en.UID != engine.UID {
+		// The claim: this update is checked by resourceVersion, so if another executor moved the
+		// engine first, the retry sees it initialized (or stopped, deleted) and gives up.
+		claimed = false
+		if en.UID != engine.UID || en.Status.EngineStatus == litmus.EngineStatusInitialized || en.Spec.EngineState == litmus.EngineStateStop {
 			return false
 		}
+		claimed = true
+		e.claim(en)
 		en.Spec.EngineState = litmus.EngineStateActive
 		en.Status.EngineStatus = litmus.EngineStatusInitialized
 		en.Status.Experiments = nil
@@ -52,6 +58,14 @@ func (e *Executor) runEngine(ctx context.Context, engine *litmus.ChaosEngine) {
 		log.Error("cannot initialize engine; not running it", zap.Error(err))
 		return
 	}
+	if !claimed {
+		log.Info("engine claimed by another executor (or stopped meanwhile); not running it")
+		return
+	}
+	renewCtx, stopRenew := context.WithCancel(ctx)
+	renewDone := make(chan struct{})
+	go func() { defer close(renewDone); e.renewClaim(renewCtx, engine) }()
+	defer func() { stopRenew(); <-renewDone }()
 	log.Info("engine run starting", zap.String("runID", runID), zap.Int("experiments", len(engine.Spec.Experiments)))
 	e.events.engine(ctx, engineRef, "", litmus.EventReasonChaosEngineInitialized, corev1.EventTypeNormal,
 		"Identifying app under test & launching "+experimentNames(engine))
@@ -338,6 +352,11 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	if err != nil {
 		e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonEnvParseError, corev1.EventTypeWarning, err.Error())
 		return end(litmus.NewError(litmus.ErrorCodeGeneric, "experiment environment: %w", err)), nil
+	}
+	if err := e.checkPolicy(ctx, engine, entries, env, x.Spec.Probe); err != nil {
+		log.Warn("refused by the cluster policy", zap.Error(err))
+		e.events.engine(ctx, engineRef, x.Name, eventReasonPolicyRefused, corev1.EventTypeWarning, err.Error())
+		return end(err), nil
 	}
 	e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonExperimentDependencyCheck, corev1.EventTypeNormal,
 		"Experiment resources validated for Chaos Experiment: "+x.Name)

@@ -123,7 +123,19 @@ func compile(idx int, spec litmus.Probe, run litmus.ProbeRun) (*probe, []error) 
 			bad("runProperties.interval is required")
 		}
 		if rp.InitialDelay.IsZero() && rp.InitialDelaySeconds > 0 {
+			if int64(rp.InitialDelaySeconds) > int64(maxProbeDuration/time.Second) {
+				bad("runProperties.initialDelaySeconds %d is above the limit of %s", rp.InitialDelaySeconds, maxProbeDuration)
+			}
 			t.InitialDelay = time.Duration(rp.InitialDelaySeconds) * time.Second
+		}
+		for _, f := range []struct {
+			name string
+			d    time.Duration
+		}{{"probeTimeout", t.ProbeTimeout}, {"interval", t.Interval}, {"probePollingInterval", t.ProbePollingInterval},
+			{"initialDelay", t.InitialDelay}, {"evaluationTimeout", t.EvaluationTimeout}} {
+			if f.d > maxProbeDuration {
+				bad("runProperties.%s %s is above the limit of %s", f.name, f.d, maxProbeDuration)
+			}
 		}
 		p.timings = t
 	}
@@ -152,6 +164,9 @@ func compile(idx int, spec litmus.Probe, run litmus.ProbeRun) (*probe, []error) 
 	}
 	return p, errs
 }
+
+// maxProbeDuration bounds every probe timing: far above a real experiment, far below overflow.
+const maxProbeDuration = 24 * time.Hour
 
 func (p *probe) compileHTTP() []error {
 	var errs []error

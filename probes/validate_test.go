@@ -344,6 +344,10 @@ func TestInitialDelaySecondsFallback(t *testing.T) {
 		{"legacy bare number is seconds", []probeOpt{initialDelay("3")}, "3s", false},
 		{"milliseconds", []probeOpt{initialDelay("500ms")}, "500ms", false},
 		{"negative initialDelaySeconds", []probeOpt{withRP(func(r *litmus.RunProperties) { r.InitialDelaySeconds = -1 })}, "", true},
+		// Input bounds: no overflow, nothing beyond a day.
+		{"initialDelaySeconds overflows", []probeOpt{withRP(func(r *litmus.RunProperties) { r.InitialDelaySeconds = 10000000000 })}, "", true},
+		{"initialDelay beyond a day", []probeOpt{initialDelay("100000")}, "", true},
+		{"probeTimeout beyond a day", []probeOpt{withRP(func(r *litmus.RunProperties) { r.ProbeTimeout = litmus.DurationFromString("10000000000") })}, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -112,9 +113,11 @@ type Options struct {
 	// Impersonating builds clients for chaos service accounts (executor.ClientFactory).
 	Impersonating executor.ClientFactory
 	Probes        executor.ProbeRunner
-	DryRun        bool          // DRY_RUN=true for every experiment; probes are listed, not run
-	Timeout       time.Duration // overall bound (0: none)
-	Progress      io.Writer     // one line per event
+	// Policy is the cluster owner's policy, enforced at run time when the cluster has one.
+	Policy   executor.PolicySource
+	DryRun   bool          // DRY_RUN=true for every experiment; probes are listed, not run
+	Timeout  time.Duration // overall bound (0: none)
+	Progress io.Writer     // one line per event
 	// TTY adds a status line, redrawn in place, under the event lines (Progress is a terminal).
 	TTY bool
 	Log *zap.Logger
@@ -178,7 +181,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		return nil, err
 	}
 	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic, Faults: registry,
-		Clients: o.Impersonating, Probes: o.Probes, Log: o.Log.Named("executor"), Identity: "chaos-agent-run"})
+		Clients: o.Impersonating, Probes: o.Probes, Policy: o.Policy, Log: o.Log.Named("executor"), Identity: runIdentity()})
 	if err != nil {
 		return nil, err
 	}
@@ -508,4 +511,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// runIdentity names this `run` process in engine claims: unique, so that an installed agent (or
+// another `run`) watching the same namespace never takes it for itself.
+func runIdentity() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("chaos-agent-run-%s-%d", host, os.Getpid())
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
+	"github.com/chaos-agent/chaos-agent/policy"
 	"github.com/chaos-agent/chaos-agent/probes"
 )
 
@@ -114,8 +115,32 @@ func setup(t *testing.T) (Options, string) {
 		t.Fatal(err)
 	}
 	log := zaptest.NewLogger(t)
+	// As `run` does: the cluster's policy in the namespace, enforced when it exists; inline
+	// cmdProbes (the engines below have one) allowed otherwise.
+	pol := policy.NewSource(c.Client, ns, policy.ConfigMapName, policy.Defaults{AllowInlineCommands: true, Optional: true})
 	return Options{Clients: clients, Impersonating: kube.NewServiceAccountClients(c.Config),
-		Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Log: log, Timeout: 2 * time.Minute}, ns
+		Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol, Log: log, Timeout: 2 * time.Minute}, ns
+}
+
+// TestRunEnforcesClusterPolicy: where the cluster owner has a policy, run enforces it (here: no
+// inline commands) and the engine ends in Error naming the rule.
+func TestRunEnforcesClusterPolicy(t *testing.T) {
+	o, ns := setup(t)
+	if _, err := o.Clients.Kube.CoreV1().ConfigMaps(ns).Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.ConfigMapName},
+		Data: map[string]string{"allowedNamespaces": ns, "allowInlineCommands": "false"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse([]byte(experiment+"---\n"+engineYAML("inline", "2", "42")), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(t.Context(), m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Faults) != 1 || res.Faults[0].Verdict != "Error" || !strings.Contains(res.Faults[0].FailStep, "rule allowInlineCommands") || !res.Errored() {
+		t.Errorf("faults %+v, want one Error naming allowInlineCommands", res.Faults)
+	}
 }
 
 func TestRunPassAndFail(t *testing.T) {

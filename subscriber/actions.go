@@ -25,9 +25,11 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/chaos-agent/chaos-agent/executor/target"
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+	"github.com/chaos-agent/chaos-agent/policy"
 )
 
 // handle executes one action. Failures are logged, counted and — for applies of runs — reported
@@ -61,6 +63,12 @@ func (s *Subscriber) handle(ctx context.Context, a Action) {
 		err = s.deleteRun(ctx, a.externalData())
 	case RequestWorkflowDelete:
 		err = s.deleteExperiment(ctx, a.externalData())
+	case RequestHaltAll:
+		if s.o.HaltAll == nil {
+			err = errors.New("halt_all: this agent has no executor to halt")
+			break
+		}
+		s.o.HaltAll("ordered by the control plane (" + a.RequestID + ")")
 	}
 	if err != nil {
 		s.o.Metrics.actions.WithLabelValues(string(rt), "error").Inc()
@@ -213,52 +221,84 @@ func (s *Subscriber) create(ctx context.Context, obj *unstructured.Unstructured,
 	return err
 }
 
-// policyError is a refusal by the cluster owner's policy.
-type policyError struct{ reason string }
-
-func (e *policyError) Error() string { return "refused by the cluster policy: " + e.reason }
-
 func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstructured.Unstructured, ns string, namespaced bool) error {
 	pol, err := s.o.Policy.Get(ctx)
 	if err != nil {
 		s.log.Error("invalid cluster policy: refusing every action until it is fixed", zap.Error(err))
 	}
-	if pol.KillSwitch && rt != RequestDelete {
-		return &policyError{"the kill switch is on"}
+	if rt != RequestDelete {
+		if err := pol.CheckKillSwitch(); err != nil {
+			return err
+		}
 	}
-	if !pol.allowsKind(obj.GetKind()) {
-		return &policyError{fmt.Sprintf("kind %s is not allowed (allowed: %s)", obj.GetKind(), strings.Join(pol.AllowedKinds, ", "))}
+	if !pol.AllowsKind(obj.GetKind()) {
+		return &policy.Refusal{Rule: "allowedKinds", Value: obj.GetKind(),
+			Reason: fmt.Sprintf("kind %s is not allowed (allowed: %s)", obj.GetKind(), strings.Join(pol.AllowedKinds, ", "))}
 	}
 	if !namespaced {
-		return &policyError{fmt.Sprintf("cluster-scoped %s objects are not allowed", obj.GetKind())}
+		return &policy.Refusal{Rule: "allowedKinds", Value: obj.GetKind(), Reason: fmt.Sprintf("cluster-scoped %s objects are not allowed", obj.GetKind())}
 	}
-	if !pol.allowsNamespace(ns) {
-		return &policyError{fmt.Sprintf("namespace %q is not allowed (allowed: %s)", ns, strings.Join(pol.AllowedNamespaces, ", "))}
+	if err := pol.CheckNamespace(obj.GetKind()+" "+nameOf(obj), ns); err != nil {
+		return err
 	}
 	if rt == RequestDelete {
 		return nil
 	}
-	// Look inside the experiment: the ChaosEngines it would create.
-	for _, en := range embeddedEngines(obj) {
-		appns := en.Spec.AppInfo.AppNS
-		if appns == "" {
-			appns = en.Namespace
+	// Look inside the experiment: the ChaosEngines it would create, with the Workflow's
+	// parameters substituted. This is the early check; the executor checks again at run time,
+	// on the engine's fully resolved inputs.
+	engines, err := embeddedEngines(obj)
+	if err != nil {
+		return err
+	}
+	if obj.GetKind() == litmus.KindChaosEngine { // applied directly (allowedKinds lists it)
+		var en litmus.ChaosEngine
+		if err := litmus.FromUnstructured(obj, &en); err != nil {
+			return &policy.Refusal{Rule: "decode", Value: litmus.KindChaosEngine, Reason: "the ChaosEngine cannot be decoded: " + err.Error()}
 		}
-		if appns != "" && !pol.allowsNamespace(appns) {
-			return &policyError{fmt.Sprintf("fault %s targets namespace %q, which is not allowed", litmus.EngineKey(en), appns)}
+		engines = append(engines, &en)
+	}
+	for _, en := range engines {
+		if err := checkEngine(pol, en, ns); err != nil {
+			return err
 		}
-		for _, x := range en.Spec.Experiments {
-			for _, e := range x.Spec.Components.Env {
-				if e.Name != "PODS_AFFECTED_PERC" || strings.TrimSpace(e.Value) == "" {
-					continue
+	}
+	return nil
+}
+
+// checkEngine is the early check of an embedded ChaosEngine: its namespace, its targets, the
+// PODS_AFFECTED_PERC it sets, and its probes.
+func checkEngine(pol policy.Policy, en *litmus.ChaosEngine, wfNamespace string) error {
+	name := litmus.EngineKey(en)
+	engineNS := en.Namespace
+	if engineNS == "" {
+		engineNS = wfNamespace
+	}
+	if err := pol.CheckNamespace("fault "+name, engineNS); err != nil {
+		return err
+	}
+	engineCopy := *en
+	engineCopy.Namespace = engineNS
+	entries, err := target.FromEngine(&engineCopy)
+	if err != nil {
+		return &policy.Refusal{Rule: "targets", Value: err.Error(), Reason: "fault " + name + ": its targets cannot be parsed"}
+	}
+	for _, t := range entries {
+		if err := pol.CheckNamespace("fault "+name+" target "+t.String(), t.Namespace); err != nil {
+			return err
+		}
+	}
+	for _, x := range en.Spec.Experiments {
+		for _, e := range x.Spec.Components.Env {
+			if e.Name == "PODS_AFFECTED_PERC" {
+				if err := pol.CheckPodsAffectedPerc(e.Value); err != nil {
+					return fmt.Errorf("fault %s: %w", name, err)
 				}
-				hi := e.Value
-				if _, after, ok := strings.Cut(e.Value, "-"); ok {
-					hi = after
-				}
-				if n, err := strconv.Atoi(strings.TrimSpace(hi)); err == nil && n > pol.MaxPodsAffectedPerc {
-					return &policyError{fmt.Sprintf("fault %s asks for PODS_AFFECTED_PERC=%s, above the allowed %d", litmus.EngineKey(en), e.Value, pol.MaxPodsAffectedPerc)}
-				}
+			}
+		}
+		for _, p := range x.Spec.Probe {
+			if err := pol.CheckProbe(p, engineNS); err != nil {
+				return fmt.Errorf("fault %s: %w", name, err)
 			}
 		}
 	}
@@ -266,14 +306,33 @@ func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstr
 }
 
 // embeddedEngines returns the ChaosEngines carried as raw input artifacts of a Workflow's (or a
-// CronWorkflow's) templates.
-func embeddedEngines(obj *unstructured.Unstructured) []*litmus.ChaosEngine {
+// CronWorkflow's) templates, with the Workflow's parameters substituted. Kinds are compared after
+// decoding, so no spelling of "ChaosEngine" escapes the check; a ChaosEngine that cannot be
+// decoded is refused, and so are checked values (namespaces, PODS_AFFECTED_PERC) that are still
+// templated after substitution.
+func embeddedEngines(obj *unstructured.Unstructured) ([]*litmus.ChaosEngine, error) {
 	var templates []any
+	params := map[string]string{}
+	spec := "spec"
 	switch obj.GetKind() {
 	case "Workflow":
 		templates, _, _ = unstructured.NestedSlice(obj.Object, "spec", "templates")
 	case "CronWorkflow":
 		templates, _, _ = unstructured.NestedSlice(obj.Object, "spec", "workflowSpec", "templates")
+		spec = "workflowSpec"
+	}
+	path := []string{"spec", "arguments", "parameters"}
+	if spec == "workflowSpec" {
+		path = []string{"spec", "workflowSpec", "arguments", "parameters"}
+	}
+	ps, _, _ := unstructured.NestedSlice(obj.Object, path...)
+	for _, p := range ps {
+		pm, _ := p.(map[string]any)
+		name, _ := pm["name"].(string)
+		value, _ := pm["value"].(string)
+		if name != "" {
+			params["{{workflow.parameters."+name+"}}"] = value
+		}
 	}
 	var out []*litmus.ChaosEngine
 	for _, t := range templates {
@@ -282,12 +341,41 @@ func embeddedEngines(obj *unstructured.Unstructured) []*litmus.ChaosEngine {
 		for _, art := range arts {
 			am, _ := art.(map[string]any)
 			data, _, _ := unstructured.NestedString(am, "raw", "data")
-			if en := litmus.EngineArtifact(data); en != nil {
+			if strings.TrimSpace(data) == "" {
+				continue
+			}
+			for k, v := range params {
+				data = strings.ReplaceAll(data, k, v)
+			}
+			en, err := parseEngine(data)
+			if err != nil {
+				return nil, err
+			}
+			if en != nil {
 				out = append(out, en)
 			}
 		}
 	}
-	return out
+	return out, nil
+}
+
+// parseEngine decodes an artifact for the policy check: a ChaosEngine, nil for anything else
+// (other kinds, scripts). Unlike litmus.EngineArtifact it has no textual pre-filter (an escaped
+// kind is still a ChaosEngine) and refuses what it cannot check: an oversize artifact, or a
+// ChaosEngine that does not decode.
+func parseEngine(data string) (*litmus.ChaosEngine, error) {
+	if len(data) > litmus.MaxArtifactBytes {
+		return nil, &policy.Refusal{Rule: "decode", Value: fmt.Sprintf("%d bytes", len(data)),
+			Reason: fmt.Sprintf("an artifact larger than %d bytes cannot be checked", litmus.MaxArtifactBytes)}
+	}
+	if litmus.ArtifactKind(data) != litmus.KindChaosEngine {
+		return nil, nil // not a ChaosEngine (a script, a file): the executor still checks any engine at run time
+	}
+	en, err := litmus.DecodeEngine(data)
+	if err != nil {
+		return nil, &policy.Refusal{Rule: "decode", Value: litmus.KindChaosEngine, Reason: "a ChaosEngine cannot be decoded: " + err.Error()}
+	}
+	return en, nil
 }
 
 // reportFailedRun tells the control plane that a run could not even start, so that it never

@@ -58,7 +58,7 @@ func FuzzParseManifest(f *testing.F) {
 		if u.GetKind() == "" || u.GetAPIVersion() == "" {
 			t.Fatal("parsed a manifest without kind or apiVersion")
 		}
-		_ = embeddedEngines(u)
+		_, _ = embeddedEngines(u)
 	})
 }
 
@@ -69,7 +69,7 @@ func FuzzRequestType(f *testing.F) {
 	}
 	known := map[string]bool{"create": true, "update": true, "delete": true, "get": true, "logs": true, "kubeobject": true,
 		"kubeobjects": true, "namespace": true, "kubenamespace": true, "kubenamespaces": true, "workflow_run_stop": true,
-		"workflow_run_delete": true, "workflow_delete": true}
+		"workflow_run_delete": true, "workflow_delete": true, "halt_all": true}
 	f.Fuzz(func(t *testing.T, s string) {
 		_, err := normalizeRequestType(s)
 		if (err == nil) != known[lower(s)] {

@@ -28,6 +28,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	testcluster "github.com/chaos-agent/chaos-agent/internal/testing/cluster"
 	testcp "github.com/chaos-agent/chaos-agent/internal/testing/controlplane"
+	"github.com/chaos-agent/chaos-agent/policy"
 )
 
 const initialKey = "initial-access-key-0123456789abc" // 32 characters, like the server's
@@ -43,6 +44,7 @@ type world struct {
 	sub    *Subscriber
 	cancel context.CancelFunc
 	done   chan struct{}
+	halts  chan string // halt_all orders the subscriber passed on
 }
 
 func newWorld(t *testing.T) *world {
@@ -57,7 +59,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, c: c, argo: argo, ns: ns, infra: infra}
+	w := &world{t: t, c: c, argo: argo, ns: ns, infra: infra, halts: make(chan string, 1)}
 	w.clean()
 	t.Cleanup(w.clean)
 	ctx := t.Context()
@@ -89,7 +91,7 @@ func (w *world) clean() {
 	_ = w.argo.ArgoprojV1alpha1().Workflows(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
 	_ = w.c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 	_ = w.c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(w.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-	for _, n := range []string{ConfigMapName, "chaos-agent-outbox", PolicyConfigMapName} {
+	for _, n := range []string{ConfigMapName, "chaos-agent-outbox", policy.ConfigMapName} {
 		_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(ctx, n, metav1.DeleteOptions{})
 	}
 	_ = w.c.Client.CoreV1().Secrets(w.ns).Delete(ctx, SecretName, metav1.DeleteOptions{})
@@ -108,6 +110,12 @@ func (w *world) newSubscriber(url string, httpOpts *HTTPOptions) *Subscriber {
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		Log:    zaptest.NewLogger(w.t).Named("subscriber"), KeepAliveTimeout: 2 * time.Second,
 		ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second, HTTP: httpOpts,
+		HaltAll: func(reason string) {
+			select {
+			case w.halts <- reason:
+			default:
+			}
+		},
 	})
 	if err != nil {
 		w.t.Fatal(err)
@@ -553,9 +561,9 @@ subjects: [{kind: User, name: mallory}]`}, runID: "n-crb", contains: "not allowe
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), PolicyConfigMapName, metav1.DeleteOptions{})
+			_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), policy.ConfigMapName, metav1.DeleteOptions{})
 			if tc.policy != nil {
-				if _, err := w.c.Client.CoreV1().ConfigMaps(w.ns).Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: PolicyConfigMapName}, Data: tc.policy}, metav1.CreateOptions{}); err != nil {
+				if _, err := w.c.Client.CoreV1().ConfigMaps(w.ns).Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.ConfigMapName}, Data: tc.policy}, metav1.CreateOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -583,6 +591,17 @@ subjects: [{kind: User, name: mallory}]`}, runID: "n-crb", contains: "not allowe
 			})
 		})
 	}
-	_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), PolicyConfigMapName, metav1.DeleteOptions{})
+	_ = w.c.Client.CoreV1().ConfigMaps(w.ns).Delete(t.Context(), policy.ConfigMapName, metav1.DeleteOptions{})
 	_ = good
+
+	// halt_all reaches the executor's guard.
+	w.send(testcp.Action{RequestID: "halt-1", RequestType: "halt_all"})
+	select {
+	case reason := <-w.halts:
+		if !strings.Contains(reason, "halt-1") {
+			t.Errorf("halt reason %q", reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("halt_all was not passed on")
+	}
 }

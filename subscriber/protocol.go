@@ -45,6 +45,9 @@ const (
 	RequestWorkflowRunStop   RequestType = "workflow_run_stop"
 	RequestWorkflowRunDelete RequestType = "workflow_run_delete"
 	RequestWorkflowDelete    RequestType = "workflow_delete"
+	// RequestHaltAll is chaos-agent's own: stop every running fault now (ChaosCenter does not send
+	// it; an operator's tooling may).
+	RequestHaltAll RequestType = "halt_all"
 )
 
 // normalizeRequestType maps the accepted spellings to one type; unknown types are an error.
@@ -52,7 +55,7 @@ const (
 func normalizeRequestType(s string) (RequestType, error) {
 	switch t := RequestType(lower(s)); t {
 	case RequestCreate, RequestUpdate, RequestDelete, RequestGet, RequestLogs, RequestKubeObject,
-		RequestNamespace, RequestWorkflowRunStop, RequestWorkflowRunDelete, RequestWorkflowDelete:
+		RequestNamespace, RequestWorkflowRunStop, RequestWorkflowRunDelete, RequestWorkflowDelete, RequestHaltAll:
 		return t, nil
 	case "kubeobjects":
 		return RequestKubeObject, nil

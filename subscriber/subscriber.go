@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/internal/kube"
+	"github.com/chaos-agent/chaos-agent/policy"
 )
 
 // Names of the upstream install's objects the agent reads and writes.
@@ -49,12 +50,20 @@ type Options struct {
 	Clock            clock.WithTicker
 	Log              *zap.Logger
 	Metrics          *Metrics
-	KeepAliveTimeout time.Duration // no frame for this long = dead link (default 30s)
-	ReconnectMin     time.Duration // default 1s
-	ReconnectMax     time.Duration // default 60s
-	Workers          int           // actions executed concurrently (default 4)
-	Outbox           Store         // default: the ConfigMap chaos-agent-outbox in Namespace
-	Policy           *PolicySource // default: the ConfigMap chaos-agent-policy in Namespace
+	KeepAliveTimeout time.Duration  // no frame for this long = dead link (default 30s)
+	ReconnectMin     time.Duration  // default 1s
+	ReconnectMax     time.Duration  // default 60s
+	Workers          int            // actions executed concurrently (default 4)
+	Outbox           Store          // default: the ConfigMap chaos-agent-outbox in Namespace
+	Policy           *policy.Source // default: the ConfigMap chaos-agent-policy in Namespace
+	// MaxFrameBytes bounds one websocket message (default DefaultMaxFrameBytes).
+	MaxFrameBytes int64
+	// ActionMemory bounds the memory that queued and running actions may hold, estimated as
+	// actionMemoryFactor times their size (default 64 MiB): the read loop waits when it is spent,
+	// so a burst of large frames cannot exhaust a small agent's memory.
+	ActionMemory int64
+	// HaltAll stops every running fault (action halt_all); nil refuses the action.
+	HaltAll func(reason string)
 }
 
 // HTTPOptions configure the HTTP client and websocket TLS.
@@ -76,6 +85,7 @@ type Subscriber struct {
 
 	connected atomic.Bool
 	actions   chan Action
+	memory    *memBudget // accounts the actions queued and running
 }
 
 // New validates the options and builds a Subscriber.
@@ -101,7 +111,7 @@ func New(o Options) (*Subscriber, error) {
 		return nil, err
 	}
 	if o.Dial == nil {
-		o.Dial = gorillaDialer(tlsCfg)
+		o.Dial = gorillaDialer(tlsCfg, o.MaxFrameBytes)
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -124,11 +134,17 @@ func New(o Options) (*Subscriber, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
+	if o.MaxFrameBytes <= 0 {
+		o.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if o.ActionMemory <= 0 {
+		o.ActionMemory = 64 << 20
+	}
 	if o.Outbox == nil {
 		o.Outbox = NewConfigMapStore(o.Kube, o.Namespace, "chaos-agent-outbox")
 	}
 	if o.Policy == nil {
-		o.Policy = NewPolicySource(o.Kube, o.Namespace, PolicyConfigMapName)
+		o.Policy = policy.NewSource(o.Kube, o.Namespace, policy.ConfigMapName, policy.Defaults{})
 	}
 	if o.HTTP.SkipVerify {
 		o.Log.Warn("TLS verification of the control plane is OFF (SKIP_SSL_VERIFY=true)")
@@ -139,6 +155,7 @@ func New(o Options) (*Subscriber, error) {
 		wsURL:   ws,
 		gql:     &gqlClient{url: o.ServerAddr, http: newHTTPClient(tlsCfg, o.HTTP.Timeout)},
 		actions: make(chan Action, 256),
+		memory:  newMemBudget(o.ActionMemory),
 	}
 	key := o.AccessKey
 	s.key.Store(&key)
@@ -184,11 +201,17 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	return err
 }
 
-// enqueue hands an action to the workers without blocking the read loop for long.
+// enqueue hands an action to the workers. It waits while the actions already queued and running
+// hold the whole memory budget (backpressure on the link rather than an out-of-memory kill).
 func (s *Subscriber) enqueue(ctx context.Context, a Action) {
+	w := actionWeight(a)
+	if err := s.memory.acquire(ctx, w); err != nil {
+		return
+	}
 	select {
 	case s.actions <- a:
 	case <-ctx.Done():
+		s.memory.release(w)
 	}
 }
 
@@ -199,6 +222,7 @@ func (s *Subscriber) work(ctx context.Context) {
 			return
 		case a := <-s.actions:
 			s.handle(ctx, a)
+			s.memory.release(actionWeight(a))
 		}
 	}
 }

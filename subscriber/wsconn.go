@@ -20,15 +20,16 @@ type Conn interface {
 	Close() error
 }
 
-// maxFrameBytes bounds one incoming message: a larger one fails the read (and so the session)
-// before it is buffered.
-const maxFrameBytes = 32 << 20
-
 // DialFunc opens a Conn.
 type DialFunc func(ctx context.Context, url string) (Conn, error)
 
-// gorillaDialer dials with gorilla/websocket: the only place that library is used.
-func gorillaDialer(tlsCfg *tls.Config) DialFunc {
+// DefaultMaxFrameBytes bounds one websocket message from the control plane. ChaosCenter's largest
+// messages (experiment Workflows with their embedded manifests) are well under 1 MiB.
+const DefaultMaxFrameBytes = 4 << 20
+
+// gorillaDialer dials with gorilla/websocket: the only place that library is used. A message
+// larger than maxFrame fails the read (the link reconnects) before it is buffered whole.
+func gorillaDialer(tlsCfg *tls.Config, maxFrame int64) DialFunc {
 	d := &websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: 30 * time.Second,
@@ -45,7 +46,7 @@ func gorillaDialer(tlsCfg *tls.Config) DialFunc {
 			}
 			return nil, fmt.Errorf("dial %s: %w", url, err)
 		}
-		c.SetReadLimit(maxFrameBytes)
+		c.SetReadLimit(maxFrame)
 		return &gorillaConn{c: c}, nil
 	}
 }

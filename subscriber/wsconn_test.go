@@ -76,7 +76,7 @@ func wsFrame(opcode byte, payload string) []byte {
 }
 
 // TestGorillaConnFrames: the websocket connection returns text and binary messages, answers
-// pings itself, and refuses a message larger than maxFrameBytes from its header alone, before
+// pings itself, and refuses a message larger than DefaultMaxFrameBytes from its header alone, before
 // reading it.
 func TestGorillaConnFrames(t *testing.T) {
 	big := strings.Repeat("x", 1<<20)
@@ -89,7 +89,7 @@ func TestGorillaConnFrames(t *testing.T) {
 		{name: "text and binary", frames: [][]byte{wsFrame(0x1, `{"type":"ka"}`), wsFrame(0x2, `{"type":"ka"}`)}, want: []string{`{"type":"ka"}`, `{"type":"ka"}`}},
 		{name: "ping answered, not returned", frames: [][]byte{wsFrame(0x9, "p"), wsFrame(0x1, "after")}, want: []string{"after"}},
 		{name: "1 MiB", frames: [][]byte{wsFrame(0x1, big)}, want: []string{big}},
-		{name: "over the limit", frames: [][]byte{wsFrame(0x1, "first"), wsHeader(0x1, maxFrameBytes+1)}, want: []string{"first"}, wantErr: "read limit"},
+		{name: "over the limit", frames: [][]byte{wsFrame(0x1, "first"), wsHeader(0x1, DefaultMaxFrameBytes+1)}, want: []string{"first"}, wantErr: "read limit"},
 		{name: "8 GiB announced", frames: [][]byte{wsHeader(0x1, 8<<30)}, wantErr: "read limit"},
 		{name: "close", frames: [][]byte{wsFrame(0x8, "\x03\xe8bye")}, wantErr: "1000"},
 	}
@@ -98,7 +98,7 @@ func TestGorillaConnFrames(t *testing.T) {
 			url := rawWSServer(t, tc.frames...)
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			c, err := gorillaDialer(nil)(ctx, url)
+			c, err := gorillaDialer(nil, DefaultMaxFrameBytes)(ctx, url)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +154,7 @@ func TestGorillaDialErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			c, err := gorillaDialer(nil)(ctx, tc.url)
+			c, err := gorillaDialer(nil, DefaultMaxFrameBytes)(ctx, tc.url)
 			if err == nil {
 				c.Close()
 				t.Fatal("dial succeeded")

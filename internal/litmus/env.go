@@ -80,21 +80,31 @@ func (e *Env) Err(fault string) error {
 	}
 }
 
+// MaxSeconds bounds every duration variable: one year is far above any real experiment, and far
+// below where time.Duration overflows (about 292 years).
+const MaxSeconds = 366 * 24 * 60 * 60
+
 // ParseSeconds accepts integer seconds ("30", the Litmus contract) or a Go duration ("1m30s",
-// "500ms"); negative values are refused.
+// "500ms"), never negative and at most a year: larger values would overflow or wedge a run.
 func ParseSeconds(v string) (time.Duration, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case err != nil || n > MaxSeconds:
+			return 0, fmt.Errorf("above the limit of %d seconds (a year)", MaxSeconds)
+		case n < 0:
 			return 0, errors.New("must not be negative")
 		}
 		return time.Duration(n) * time.Second, nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, errors.New("not a number of seconds or a duration like 10s")
+		return 0, errors.New("not a number of seconds or a duration like 10s (or out of range)")
 	}
 	if d < 0 {
 		return 0, errors.New("must not be negative")
+	}
+	if d > MaxSeconds*time.Second {
+		return 0, fmt.Errorf("above the limit of %d seconds (a year)", MaxSeconds)
 	}
 	return d, nil
 }

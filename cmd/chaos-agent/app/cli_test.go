@@ -2,6 +2,8 @@ package app
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -51,5 +53,20 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("want exactly one error line, got %q", errOut)
 			}
 		})
+	}
+}
+
+// run and check refuse a manifest file above the size bound with a clear error, before reading it
+// whole and before touching a cluster.
+func TestOversizeFile(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), 5<<20), 0o600); err != nil { // 50 MB
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"run", "check"} {
+		code, _, errOut := run(t, []string{cmd, "-f", big, "--kubeconfig", "/nonexistent"}, nil)
+		if code != ExitUsage || !strings.Contains(errOut, "larger than the limit of 8 MiB") {
+			t.Errorf("%s: exit %d, stderr %q", cmd, code, errOut)
+		}
 	}
 }

@@ -15,12 +15,14 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/logging"
+	"github.com/chaos-agent/chaos-agent/policy"
 	"github.com/chaos-agent/chaos-agent/probes"
 	"github.com/chaos-agent/chaos-agent/runner"
 )
 
 type runFlags struct {
 	file, kubeconfig, namespace, junit, output string
+	policyNamespace                            string
 	minScore                                   float64
 	dryRun                                     bool
 	timeout                                    time.Duration
@@ -42,6 +44,7 @@ func newRunCommand(env Env) *cobra.Command {
 	fl.StringVarP(&f.file, "file", "f", "", "manifest file: a chaos Workflow, or ChaosEngines and ChaosExperiments (- for stdin)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (env KUBECONFIG)")
 	fl.StringVarP(&f.namespace, "namespace", "n", f.namespace, "namespace for objects that name none")
+	fl.StringVar(&f.policyNamespace, "policy-namespace", "", "namespace of the cluster owner's ConfigMap "+policy.ConfigMapName+", enforced when it exists (default: --namespace)")
 	fl.Float64Var(&f.minScore, "min-score", 0, "fail (exit 1) when the resilience score is below this")
 	fl.StringVar(&f.junit, "junit", "", "write JUnit XML here (one test case per fault and per probe)")
 	fl.StringVarP(&f.output, "output", "o", f.output, "table or json")
@@ -84,8 +87,14 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	policyNS := f.policyNamespace
+	if policyNS == "" {
+		policyNS = f.namespace
+	}
+	// On a user's own machine inline cmdProbes run as the user: allowed unless the policy says no.
+	pol := policy.NewSource(clients.Kube, policyNS, policy.ConfigMapName, policy.Defaults{AllowInlineCommands: true, Optional: true})
 	res, runErr := runner.Run(ctx, m, runner.Options{
-		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}),
+		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol,
 		DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
 	})
 	if res != nil {
@@ -157,11 +166,34 @@ func newCheckCommand(env Env) *cobra.Command {
 	return cmd
 }
 
+// maxFileBytes bounds the manifest files `run` and `check` read: far above any real experiment,
+// far below what would exhaust memory.
+const maxFileBytes = 8 << 20
+
+// readFile reads a manifest file (or stdin for "-"), refusing one larger than maxFileBytes.
 func readFile(name string) ([]byte, error) {
+	var r io.Reader
 	if name == "-" {
-		return io.ReadAll(os.Stdin)
+		r = os.Stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > maxFileBytes {
+			return nil, fmt.Errorf("%s: %d bytes is larger than the limit of %d MiB", name, st.Size(), maxFileBytes>>20)
+		}
+		r = f
 	}
-	return os.ReadFile(name)
+	b, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFileBytes {
+		return nil, fmt.Errorf("%s: larger than the limit of %d MiB", name, maxFileBytes>>20)
+	}
+	return b, nil
 }
 
 func writeFile(name string, write func(io.Writer) error) error {

@@ -49,6 +49,11 @@ func TestParseParams(t *testing.T) {
 				t.Errorf("range: %+v", p.Interval)
 			}
 		}},
+		{name: "a year is allowed", env: map[string]string{"TOTAL_CHAOS_DURATION": "31622400"}, check: func(t *testing.T, p Params) {
+			if p.Duration != 366*24*time.Hour {
+				t.Errorf("duration %s", p.Duration)
+			}
+		}},
 		{name: "randomness single value", env: map[string]string{"CHAOS_INTERVAL": "6", "RANDOMNESS": "true"}, check: func(t *testing.T, p Params) {
 			if p.Interval != (executor.Interval{Min: 0, Max: 6 * time.Second}) {
 				t.Errorf("randomness: %+v", p.Interval)
@@ -84,6 +89,14 @@ func TestParseParams(t *testing.T) {
 		{name: "bad bool", env: map[string]string{"FORCE": "yes please"}, wantErr: []string{"FORCE", "boolean"}},
 		{name: "bad sequence", env: map[string]string{"SEQUENCE": "zigzag"}, wantErr: []string{"SEQUENCE", "zigzag"}},
 		{name: "bad node label", env: map[string]string{"NODE_LABEL": "a=b=c"}, wantErr: []string{"NODE_LABEL"}},
+		// Input bounds (issue 14 item 4): overflowing or absurd durations name their variable.
+		{name: "duration overflows", env: map[string]string{"TOTAL_CHAOS_DURATION": "10000000000"}, wantErr: []string{"TOTAL_CHAOS_DURATION=\"10000000000\"", "limit"}},
+		{name: "ramp overflows", env: map[string]string{"RAMP_TIME": "10000000000"}, wantErr: []string{"RAMP_TIME=\"10000000000\"", "limit"}},
+		{name: "beyond int64", env: map[string]string{"STATUS_CHECK_TIMEOUT": "99999999999999999999"}, wantErr: []string{"STATUS_CHECK_TIMEOUT", "limit"}},
+		{name: "go duration overflows", env: map[string]string{"CHAOS_INTERVAL": "9999999999h"}, wantErr: []string{"CHAOS_INTERVAL"}},
+		{name: "go duration above a year", env: map[string]string{"TOTAL_CHAOS_DURATION": "9000h"}, wantErr: []string{"TOTAL_CHAOS_DURATION", "limit"}},
+		{name: "interval range overflows", env: map[string]string{"CHAOS_INTERVAL": "1-10000000000"}, wantErr: []string{"CHAOS_INTERVAL", "limit"}},
+		{name: "randomness without interval", env: map[string]string{"CHAOS_INTERVAL": "0", "RANDOMNESS": "true"}, wantErr: []string{"CHAOS_INTERVAL", "RANDOMNESS"}},
 		{name: "every problem reported", env: map[string]string{"TOTAL_CHAOS_DURATION": "x", "FORCE": "y"}, wantErr: []string{"TOTAL_CHAOS_DURATION", "FORCE"}},
 	}
 	for _, tc := range tests {

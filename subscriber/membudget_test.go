@@ -1,0 +1,72 @@
+package subscriber
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// An oversize frame fails the read before it is buffered; frames under the bound pass.
+func TestFrameBound(t *testing.T) {
+	up := websocket.Upgrader{Subprotocols: []string{"graphql-ws"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("a", 1000)))
+		_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("b", 64<<10)))
+		_, _, _ = c.ReadMessage() // until the client goes
+	}))
+	defer srv.Close()
+	conn, err := gorillaDialer(nil, 16<<10)(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if msg, err := conn.Read(time.Now().Add(10 * time.Second)); err != nil || len(msg) != 1000 {
+		t.Fatalf("small frame: %d bytes, %v", len(msg), err)
+	}
+	if msg, err := conn.Read(time.Now().Add(10 * time.Second)); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("a 64 KiB frame over a 16 KiB bound: %d bytes, err %v", len(msg), err)
+	}
+}
+
+// Queued actions hold memory against the budget: the reader waits when it is spent, one action
+// larger than the whole budget still runs alone, and releases let the reader go on.
+func TestActionMemoryBudget(t *testing.T) {
+	s := &Subscriber{actions: make(chan Action, 256), memory: newMemBudget(1 << 20)}
+	big := Action{K8sManifest: strings.Repeat("x", 100<<10)} // weight ~800 KiB
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	s.enqueue(ctx, big)
+	blocked := make(chan struct{})
+	go func() { defer close(blocked); s.enqueue(ctx, big) }()
+	select {
+	case <-blocked:
+		t.Fatal("a second large action was queued beyond the budget")
+	case <-time.After(200 * time.Millisecond):
+	}
+	s.memory.release(actionWeight(<-s.actions)) // a worker finished the first
+	select {
+	case <-blocked:
+	case <-ctx.Done():
+		t.Fatal("the reader never resumed after a release")
+	}
+	s.memory.release(actionWeight(<-s.actions))
+	huge := Action{K8sManifest: strings.Repeat("y", 1<<20)} // weight above the whole budget
+	s.enqueue(ctx, huge)
+	if len(s.actions) != 1 {
+		t.Fatal("an action larger than the budget never ran")
+	}
+	s.memory.release(actionWeight(<-s.actions))
+	if !s.memory.sem.TryAcquire(1 << 20) {
+		t.Fatal("the budget leaked")
+	}
+}
