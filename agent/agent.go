@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -102,19 +103,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	reg.MustRegister(ex.Collector())
 
+	api := newAPIWatch(clients.Kube.Discovery().RESTClient(), clock.RealClock{}, a.log.Named("apiserver"))
+	h := &health{ready: []func() error{api.Ready, func() error {
+		if !ex.Ready() {
+			return errors.New("executor caches not synced")
+		}
+		return nil
+	}}}
 	var sub *subscriber.Subscriber
-	ready := ex.Ready
 	if cfg.ServerAddr != "" {
 		sub, err = a.newSubscriber(clients, argo)
 		if err != nil {
 			return err
 		}
 		reg.MustRegister(sub.Collectors()...)
-		ready = func() bool { return ex.Ready() && sub.Connected() }
+		h.live = append(h.live, sub.Live)
+		h.ready = append(h.ready, sub.Ready)
 	}
 
-	h := &health{ready: ready}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return api.Run(gctx) })
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -254,20 +262,32 @@ func serveHTTP(ctx context.Context, log *zap.Logger, name, addr string, handler 
 	return nil
 }
 
-// health serves /healthz (the process is alive) and /readyz (it is doing its job).
+// health serves /healthz (the process is alive: no loop is stuck) and /readyz (it is doing its
+// job); both say why when they fail.
 type health struct {
-	ready func() bool
+	live, ready []func() error
 }
 
 func (h *health) mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { respond(w, h.live) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !h.ready() {
-			http.Error(w, "executor caches not synced", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
+		respond(w, append(slices.Clone(h.live), h.ready...))
 	})
 	return mux
+}
+
+// respond writes 200 "ok", or 503 with one line per failing check.
+func respond(w http.ResponseWriter, checks []func() error) {
+	var errs []error
+	for _, check := range checks {
+		if err := check(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
 }

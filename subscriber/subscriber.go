@@ -76,8 +76,11 @@ type Subscriber struct {
 	w      *watcher
 
 	connected atomic.Bool
-	actions   chan Action
-	workers   sync.WaitGroup
+	linkSt    linkState
+	// Watchdogs of the loops /healthz checks.
+	linkDog, sendDog, flushDog watchdog
+	actions                    chan Action
+	workers                    sync.WaitGroup
 }
 
 // New validates the options and builds a Subscriber.
@@ -144,7 +147,7 @@ func New(o Options) (*Subscriber, error) {
 	}
 	key := o.AccessKey
 	s.key.Store(&key)
-	s.outbox = newOutbox(o.Outbox, o.Metrics, o.Log.Named("outbox"))
+	s.outbox = newOutbox(o.Outbox, o.Metrics, o.Log.Named("outbox"), o.Clock)
 	s.w = s.newWatcher()
 	return s, nil
 }
@@ -186,11 +189,19 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	return err
 }
 
-// enqueue hands an action to the workers without blocking the read loop for long.
-func (s *Subscriber) enqueue(ctx context.Context, a Action) {
+// enqueue hands an action to the workers without blocking the read loop: when the workers are
+// that far behind (256 actions queued), the action is dropped with an error log and the metric
+// actions_total{result="dropped_busy"}.
+func (s *Subscriber) enqueue(_ context.Context, a Action) {
 	select {
 	case s.actions <- a:
-	case <-ctx.Done():
+	default:
+		rt, err := normalizeRequestType(a.RequestType)
+		if err != nil {
+			rt = "unknown"
+		}
+		s.o.Metrics.actions.WithLabelValues(string(rt), "dropped_busy").Inc()
+		s.log.Error("too many actions waiting: dropping one", zap.String("requestType", a.RequestType), zap.String("requestID", a.RequestID), zap.Int("queued", len(s.actions)))
 	}
 }
 
