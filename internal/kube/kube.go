@@ -2,8 +2,13 @@
 package kube
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -22,7 +27,14 @@ type Options struct {
 	Kubeconfig string  // empty: in-cluster service account
 	QPS        float32 // client-side rate limit
 	Burst      int
+	// ResponseTimeout bounds the wait for a response's headers (default DefaultResponseTimeout):
+	// an API server that accepts the connection and never answers fails the request instead of
+	// hanging it. Watches are not cut: their headers come at once, then the body streams.
+	ResponseTimeout time.Duration
 }
+
+// DefaultResponseTimeout is the default Options.ResponseTimeout.
+const DefaultResponseTimeout = 30 * time.Second
 
 // RESTConfig resolves the connection to the API server: a kubeconfig file if one is named,
 // else the in-cluster service account.
@@ -49,7 +61,51 @@ func RESTConfig(o Options) (*rest.Config, error) {
 		cfg.Burst = o.Burst
 	}
 	cfg.UserAgent = "chaos-agent/" + version.Get().Version
+	rt := o.ResponseTimeout
+	if rt <= 0 {
+		rt = DefaultResponseTimeout
+	}
+	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper { return &responseTimeout{next: next, d: rt} })
 	return cfg, nil
+}
+
+// responseTimeout fails a request whose response headers do not arrive within d. The body (a
+// watch stream, a log) is not bounded.
+type responseTimeout struct {
+	next http.RoundTripper
+	d    time.Duration
+}
+
+func (t *responseTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(t.d, func() {
+		cancel(fmt.Errorf("no response from the API server within %s", t.d))
+	})
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	timer.Stop()
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && req.Context().Err() == nil && !strings.Contains(err.Error(), cause.Error()) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		cancel(nil)
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+// WrappedRoundTripper lets client-go see through the wrapper (debugging, cancellation).
+func (t *responseTimeout) WrappedRoundTripper() http.RoundTripper { return t.next }
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // Impersonate returns a copy of cfg that acts as the given service account, so that the API

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/klog/v2"
 )
 
 // New returns a logger writing to w at the given level ("debug", "info", "warn", "error") in the
@@ -31,4 +33,11 @@ func New(w io.Writer, level, format string) (*zap.Logger, error) {
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)
 	return zap.New(core, zap.AddCaller()), nil
+}
+
+// RouteKlog sends client-go's klog output (reflector retries, leader election, throttling
+// notices) through log, as JSON like every other line, under the logger name "client-go". klog
+// is process-wide: call it once, from the command's wiring, with the logger the command uses.
+func RouteKlog(log *zap.Logger) {
+	klog.SetLogger(zapr.NewLogger(log.Named("client-go")))
 }
