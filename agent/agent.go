@@ -171,7 +171,7 @@ func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (
 		start = time.UnixMilli(cfg.StartTime)
 	}
 	return subscriber.New(subscriber.Options{
-		ServerAddr: cfg.ServerAddr, InfraID: cfg.InfraID, AccessKey: cfg.AccessKey, Version: cfg.InfraVersion,
+		ServerAddr: cfg.ServerAddr, InfraID: cfg.InfraID, AccessKey: cfg.AccessKey, InfraConfirmed: cfg.IsInfraConfirmed, Version: cfg.InfraVersion,
 		Namespace: cfg.Namespace, ClusterScope: cfg.Scope == config.ScopeCluster, StartTime: start, PodName: cfg.PodName,
 		Kube: clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(clients.Kube.Discovery())),

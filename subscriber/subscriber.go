@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
 
+	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 )
 
@@ -32,6 +34,9 @@ type Options struct {
 	ServerAddr string
 	InfraID    string
 	AccessKey  string // the key from the environment (before confirmation)
+	// InfraConfirmed is IS_INFRA_CONFIRMED from the environment: it decides when the ConfigMap
+	// subscriber-config (whose flag wins, as upstream) cannot be read, e.g. out of the cluster.
+	InfraConfirmed bool
 	Version    string
 	Namespace  string // the agent's namespace: Workflows live here
 	// ClusterScope watches Workflows in every namespace (INFRA_SCOPE=cluster).
@@ -77,6 +82,9 @@ type Subscriber struct {
 
 	connected atomic.Bool
 	linkSt    linkState
+	// unsavedKey is a rotated access key not yet stored in the Secret (kept in memory, stored
+	// in the background).
+	unsavedKey string
 	// Watchdogs of the loops /healthz checks.
 	linkDog, sendDog, flushDog watchdog
 	actions                    chan Action
@@ -138,6 +146,10 @@ func New(o Options) (*Subscriber, error) {
 	if o.HTTP.SkipVerify {
 		o.Log.Warn("TLS verification of the control plane is OFF (SKIP_SSL_VERIFY=true)")
 	}
+	if strings.HasPrefix(strings.ToLower(o.ServerAddr), "http://") {
+		o.Log.Warn("the control plane is reached over plain http: the access key and every event travel unencrypted; use https unless the link stays inside the cluster",
+			zap.String("serverAddr", config.RedactURL(o.ServerAddr)))
+	}
 	s := &Subscriber{
 		o:       o,
 		log:     o.Log,
@@ -182,6 +194,9 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	g.Go(func() error { return s.send(gctx) })
 	g.Go(func() error { return s.runFlusher(gctx) })
 	g.Go(func() error { return s.link(gctx) })
+	if key := s.unsavedKey; key != "" {
+		g.Go(func() error { s.keepKey(gctx, key); return nil })
+	}
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return nil

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -289,24 +290,81 @@ func CheckServerAddr(addr string) error {
 	return nil
 }
 
-// CheckPEM checks a base64-encoded PEM certificate bundle (CUSTOM_TLS_CERT).
+// CheckPEM checks a base64-encoded PEM certificate bundle (CUSTOM_TLS_CERT): at least one block,
+// every block a CERTIFICATE that parses (a private key or a request there is a mistake, and a
+// secret that must not sit in a ConfigMap).
 func CheckPEM(b64 string) error {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 	if err != nil {
 		return fmt.Errorf("not base64: %w", err)
 	}
-	if block, _ := pem.Decode(raw); block == nil {
-		return errors.New("no PEM block after base64 decoding")
+	n := 0
+	for rest := raw; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		n++
+		if block.Type != "CERTIFICATE" {
+			return fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", n, block.Type)
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("PEM block %d is not a valid certificate: %w", n, err)
+		}
+	}
+	if n == 0 {
+		return errors.New("no PEM certificate after base64 decoding")
 	}
 	return nil
 }
 
-// Redacted returns a copy safe to print or log: secrets are masked.
+// masked replaces secrets in printed configuration and URLs.
+const masked = "xxxxx"
+
+// RedactURL masks the credentials of a URL: the userinfo's password (the user too, when there is
+// no password: it is then a token) and every query value. A string that does not parse is
+// masked whole.
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return masked
+	}
+	if u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			u.User = url.UserPassword(u.User.Username(), masked)
+		} else {
+			u.User = url.User(masked)
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{masked}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// Redacted returns a copy safe to print or log: secrets are masked, including credentials in
+// SERVER_ADDR.
 func (c Config) Redacted() Config {
 	if c.AccessKey != "" {
 		c.AccessKey = "<redacted>"
 	}
+	c.ServerAddr = RedactURL(c.ServerAddr)
 	return c
+}
+
+// PlainHTTP reports whether the control plane is reached without TLS (allowed: upstream's
+// in-cluster installs use http; the caller warns).
+func (c Config) PlainHTTP() bool {
+	u, err := url.Parse(c.ServerAddr)
+	return err == nil && u.Scheme == "http"
 }
 
 // String renders the configuration with secrets masked.
