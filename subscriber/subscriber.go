@@ -37,8 +37,8 @@ type Options struct {
 	// InfraConfirmed is IS_INFRA_CONFIRMED from the environment: it decides when the ConfigMap
 	// subscriber-config (whose flag wins, as upstream) cannot be read, e.g. out of the cluster.
 	InfraConfirmed bool
-	Version    string
-	Namespace  string // the agent's namespace: Workflows live here
+	Version        string
+	Namespace      string // the agent's namespace: Workflows live here
 	// ClusterScope watches Workflows in every namespace (INFRA_SCOPE=cluster).
 	ClusterScope bool
 	StartTime    time.Time // Workflows created earlier are ignored
