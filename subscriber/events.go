@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,8 +217,11 @@ func (s *Subscriber) onWorkflow(ctx context.Context, obj any, eventType string) 
 	s.queueEvent(ctx, ev, wf.Name, ev.FinishedAt != "")
 }
 
-// queueEvent writes the run event to the outbox, bounded (see boundEvent).
+// queueEvent writes the run event to the outbox, bounded (see boundEvent). ev itself is not
+// changed: it may be the run's last event, which other events read.
 func (s *Subscriber) queueEvent(ctx context.Context, ev *executionData, workflowName string, completed bool) {
+	ev = detached(ev)
+	boundEvent(ev)
 	raw, err := encodeRequest(ev, workflowName, completed)
 	for level := 0; err == nil && len(raw) > maxEventBytes && level < 2; level++ {
 		shrinkEvent(ev, level) // the outbox drops what is still too large, with a notice
@@ -279,9 +283,29 @@ func shrinkEvent(ev *executionData, level int) {
 	}
 }
 
+// detached returns a copy of ev that boundEvent and shrinkEvent may change without touching ev:
+// its own nodes map, chaos data and the ChaosResult lists whose entries they edit.
+func detached(ev *executionData) *executionData {
+	c := *ev
+	c.Nodes = make(map[string]node, len(ev.Nodes))
+	for id, n := range ev.Nodes {
+		if n.ChaosData != nil {
+			cd := *n.ChaosData
+			if cd.ChaosResult != nil {
+				res := *cd.ChaosResult
+				res.Status.ProbeStatuses = slices.Clone(res.Status.ProbeStatuses)
+				res.Status.SkippedVictims = slices.Clone(res.Status.SkippedVictims)
+				cd.ChaosResult = &res
+			}
+			n.ChaosData = &cd
+		}
+		c.Nodes[id] = n
+	}
+	return &c
+}
+
 // encodeRequest is the stored chaosExperimentRun request of an event (without the identity).
 func encodeRequest(ev *executionData, workflowName string, completed bool) (json.RawMessage, error) {
-	boundEvent(ev)
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return nil, err

@@ -249,8 +249,16 @@ func TestEventsAreBounded(t *testing.T) {
 	if len(req) > maxEventBytes {
 		t.Fatalf("event of %d bytes, above %d", len(req), maxEventBytes)
 	}
-	if !strings.Contains(ev.Message, "truncated") {
-		t.Errorf("no truncation marker in the message")
+	var stored struct {
+		ExecutionData string `json:"executionData"`
+	}
+	_ = json.Unmarshal(req, &stored)
+	data, _ := base64.StdEncoding.DecodeString(stored.ExecutionData)
+	if !strings.Contains(string(data), "truncated") {
+		t.Errorf("no truncation marker in the event")
+	}
+	if len(ev.Message) != 1<<20 {
+		t.Errorf("queueEvent changed the event it was given (other events read it)")
 	}
 	if got := testutil.ToFloat64(s.o.Metrics.eventsFailed.WithLabelValues("oversize")); got != 0 {
 		t.Errorf("the event was dropped (oversize %v) rather than bounded", got)
