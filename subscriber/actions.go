@@ -151,6 +151,9 @@ func (s *Subscriber) apply(ctx context.Context, rt RequestType, a Action) error 
 		if err := s.checkPolicy(ctx, rt, obj, ns, mapping.Scope.Name() == meta.RESTScopeNameNamespace); err != nil {
 			return fail(err)
 		}
+		if err := s.checkWorkflowPolicy(ctx, rt, obj); err != nil {
+			return fail(err)
+		}
 	}
 	if rt == RequestCreate || rt == RequestUpdate {
 		if v := updatedBy(a.username()); v != "" {

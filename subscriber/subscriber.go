@@ -43,6 +43,9 @@ type Options struct {
 	ClusterScope bool
 	StartTime    time.Time // Workflows created earlier are ignored
 	PodName      string
+	// AgentServiceAccount is the agent's own service account: Workflows may never run as it
+	// (default chaos-agent).
+	AgentServiceAccount string
 
 	Kube    kube.Interface
 	Dynamic dynamic.Interface
@@ -136,6 +139,9 @@ func New(o Options) (*Subscriber, error) {
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
+	}
+	if o.AgentServiceAccount == "" {
+		o.AgentServiceAccount = "chaos-agent"
 	}
 	if o.Outbox == nil {
 		o.Outbox = NewConfigMapStore(o.Kube, o.Namespace, "chaos-agent-outbox")

@@ -71,6 +71,8 @@ type Config struct {
 
 	// PodName identifies this replica (leader election, engine status, event sources).
 	PodName string // POD_NAME; default: the host name
+	// ServiceAccount is the agent's own service account, which Workflows may never run as.
+	ServiceAccount string // POD_SERVICE_ACCOUNT
 
 	// Logging.
 	LogLevel  string
@@ -90,6 +92,7 @@ func Defaults() Config {
 		LeaderElect:     false,
 		ShutdownTimeout: 20 * time.Second,
 		WorkflowEngine:  WorkflowEngineArgo,
+		ServiceAccount:  "chaos-agent",
 		LogLevel:        "info",
 		LogFormat:       "json",
 	}
@@ -162,6 +165,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	bind("workflow-engine", "CHAOS_AGENT_WORKFLOW_ENGINE")
 	fs.StringVar(&c.PodName, "pod-name", c.PodName, "name of this replica; defaults to the host name")
 	bind("pod-name", "POD_NAME")
+	fs.StringVar(&c.ServiceAccount, "service-account", c.ServiceAccount, "the agent's own service account: Workflows from the control plane may never run as it")
+	bind("service-account", "POD_SERVICE_ACCOUNT")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	bind("log-level", "CHAOS_AGENT_LOG_LEVEL")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or console")
