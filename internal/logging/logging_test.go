@@ -17,7 +17,11 @@ func TestRouteKlog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	RouteKlog(log)
+	var r KlogRouter
+	var before bytes.Buffer
+	earlier, _ := New(&before, "info", "json")
+	r.Route(earlier)
+	r.Route(log) // a later Route switches the destination
 	t.Cleanup(klog.ClearLogger)
 	klog.ErrorS(errors.New("connection refused"), "Failed to watch", "reflector", "pods")
 	klog.Warning("Throttling request took 1.2s")
@@ -35,6 +39,9 @@ func TestRouteKlog(t *testing.T) {
 		if m["logger"] != "client-go" {
 			t.Errorf("logger %v, want client-go: %s", m["logger"], l)
 		}
+	}
+	if before.Len() != 0 {
+		t.Errorf("the first logger still gets klog's lines: %s", before.String())
 	}
 	var first map[string]any
 	_ = json.Unmarshal([]byte(lines[0]), &first)

@@ -75,7 +75,7 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	if err != nil {
 		return err
 	}
-	logging.RouteKlog(log)
+	env.routeKlog(log)
 	cfg, err := kube.RESTConfig(kube.Options{Kubeconfig: f.kubeconfig, ResponseTimeout: responseTimeout(f.timeout)})
 	if err != nil {
 		return err
@@ -186,7 +186,7 @@ func newCheckCommand(env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			logging.RouteKlog(log)
+			env.routeKlog(log)
 			cfg, err := kube.RESTConfig(kube.Options{Kubeconfig: kubeconfig, ResponseTimeout: responseTimeout(timeout)})
 			if err != nil {
 				return err

@@ -51,13 +51,12 @@ func TestServeAgainstRefusingAPIServer(t *testing.T) {
 	kubeconfig := kubeconfigFor(t, "https://"+freeAddr(t)) // nothing listens there
 	health := freeAddr(t)
 	var stderr syncBuffer
-	t.Cleanup(klog.ClearLogger)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
 	start := time.Now()
 	go func() {
 		done <- Execute(ctx, []string{"serve", "--kubeconfig", kubeconfig, "--health-addr", health, "--metrics-addr", "", "-n", "default"},
-			Env{Stdout: &stderr, Stderr: &stderr, LookupEnv: func(string) (string, bool) { return "", false }})
+			Env{Stdout: &stderr, Stderr: &stderr, LookupEnv: func(string) (string, bool) { return "", false }, Klog: klogRouter})
 	}()
 	defer func() {
 		cancel()
