@@ -91,7 +91,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Namespace: scope,
 		Kube:      clients.Kube,
 		Dynamic:   clients.Dynamic,
-		Clients:   kube.NewServiceAccountClients(restCfg),
+		Clients:   kube.NewServiceAccountClients(restCfg).RestrictTo(cfg.ChaosNamespaceList()),
 		Probes:    newProbeRunner(clock.RealClock{}, a.log.Named("probes")),
 		Clock:     clock.RealClock{},
 		Log:       a.log.Named("executor"),

@@ -412,6 +412,7 @@ func parseTemplates(d data) (*template.Template, error) {
 		"labels": func(indent int, name string) string { return labels(indent, name, d.Instance) },
 		"toYAML": toYAML,
 		"json":   func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
+		"join":   strings.Join,
 	}
 	return template.New("infra").Funcs(funcs).Option("missingkey=error").ParseFS(templateFS, "templates/*.yaml.tmpl")
 }

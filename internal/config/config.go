@@ -73,6 +73,9 @@ type Config struct {
 	PodName string // POD_NAME; default: the host name
 	// ServiceAccount is the agent's own service account, which Workflows may never run as.
 	ServiceAccount string // POD_SERVICE_ACCOUNT
+	// ChaosNamespaces limits impersonation of chaos service accounts to these namespaces
+	// (comma list; empty or "*": wherever RBAC allows). The install renders its --chaos-namespaces.
+	ChaosNamespaces string // CHAOS_AGENT_CHAOS_NAMESPACES
 
 	// Logging.
 	LogLevel  string
@@ -167,6 +170,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	bind("pod-name", "POD_NAME")
 	fs.StringVar(&c.ServiceAccount, "service-account", c.ServiceAccount, "the agent's own service account: Workflows from the control plane may never run as it")
 	bind("service-account", "POD_SERVICE_ACCOUNT")
+	fs.StringVar(&c.ChaosNamespaces, "chaos-namespaces", c.ChaosNamespaces, "namespaces whose chaos service accounts faults may run as (comma list; empty or *: wherever RBAC allows)")
+	bind("chaos-namespaces", "CHAOS_AGENT_CHAOS_NAMESPACES")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	bind("log-level", "CHAOS_AGENT_LOG_LEVEL")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or console")
@@ -203,6 +208,17 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool))
 		c.PodName = "chaos-agent"
 	}
 	return errors.Join(errs...)
+}
+
+// ChaosNamespaceList is ChaosNamespaces split.
+func (c Config) ChaosNamespaceList() []string {
+	var out []string
+	for f := range strings.SplitSeq(c.ChaosNamespaces, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // LoadSecrets reads secrets that live in files.
@@ -262,6 +278,14 @@ func (c *Config) Validate() error {
 			add("%s %q: %w", name, addr, err)
 		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 			add("%s %q: bad port", name, addr)
+		}
+	}
+	for _, ns := range c.ChaosNamespaceList() {
+		if ns == "*" {
+			continue
+		}
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			add("chaos-namespaces %q: %s", ns, msg)
 		}
 	}
 	if c.ShutdownTimeout <= 0 {

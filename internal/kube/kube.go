@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -203,9 +204,21 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 // ServiceAccountClients hands out clients that impersonate service accounts, built once per
 // service account.
 type ServiceAccountClients struct {
-	base *rest.Config
-	mu   sync.Mutex
-	bySA map[string]Clients
+	base       *rest.Config
+	namespaces []string // impersonation only here; empty: wherever RBAC allows
+	mu         sync.Mutex
+	bySA       map[string]Clients
+}
+
+// RestrictTo limits impersonation to service accounts of the given namespaces (the install's
+// chaos namespaces): any other is refused with a clear error before the API server's 403. An
+// empty list or "*" leaves it to RBAC. Call it before the first For.
+func (f *ServiceAccountClients) RestrictTo(namespaces []string) *ServiceAccountClients {
+	if slices.Contains(namespaces, "*") {
+		namespaces = nil
+	}
+	f.namespaces = namespaces
+	return f
 }
 
 // NewServiceAccountClients returns a factory of impersonating clients derived from base, whose
@@ -217,6 +230,10 @@ func NewServiceAccountClients(base *rest.Config) *ServiceAccountClients {
 
 // For returns clients acting as namespace/serviceAccount.
 func (f *ServiceAccountClients) For(namespace, serviceAccount string) (Clients, error) {
+	if len(f.namespaces) > 0 && !slices.Contains(f.namespaces, namespace) {
+		return Clients{}, fmt.Errorf("service account %s/%s: chaos service accounts are impersonated only in %s (the install's chaos namespaces: manifest --chaos-namespaces)",
+			namespace, serviceAccount, strings.Join(f.namespaces, ", "))
+	}
 	key := namespace + "/" + serviceAccount
 	f.mu.Lock()
 	defer f.mu.Unlock()
