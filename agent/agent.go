@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -111,7 +112,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Faults:    registry,
 		Kube:      clients.Kube,
 		Dynamic:   clients.Dynamic,
-		Clients:   kube.NewServiceAccountClients(restCfg),
+		Clients:   kube.NewServiceAccountClients(restCfg).RestrictTo(cfg.ChaosNamespaceList()),
 		Probes:    probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: a.log.Named("probes")}),
 		Clock:     clock.RealClock{},
 		Log:       a.log.Named("executor"),
@@ -123,18 +124,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	reg.MustRegister(ex.Collector())
 
-	ready := ex.Ready
+	api := newAPIWatch(clients.Kube.Discovery().RESTClient(), clock.RealClock{}, a.log.Named("apiserver"))
+	h := &health{ready: []func() error{api.Ready, func() error {
+		if !ex.Ready() {
+			return errors.New("executor caches not synced")
+		}
+		return nil
+	}}}
 	if cfg.ServerAddr != "" {
 		sub, err = a.newSubscriber(clients, argo, pol, guard.HaltAll)
 		if err != nil {
 			return err
 		}
 		reg.MustRegister(sub.Collectors()...)
-		ready = func() bool { return ex.Ready() && sub.Connected() }
+		h.live = append(h.live, sub.Live)
+		h.ready = append(h.ready, sub.Ready)
 	}
 
-	h := &health{ready: ready}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return api.Run(gctx) })
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -207,8 +215,8 @@ func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface, p
 		start = time.UnixMilli(cfg.StartTime)
 	}
 	return subscriber.New(subscriber.Options{
-		ServerAddr: cfg.ServerAddr, InfraID: cfg.InfraID, AccessKey: cfg.AccessKey, Version: cfg.InfraVersion,
-		Namespace: cfg.Namespace, ClusterScope: cfg.Scope == config.ScopeCluster, StartTime: start, PodName: cfg.PodName,
+		ServerAddr: cfg.ServerAddr, InfraID: cfg.InfraID, AccessKey: cfg.AccessKey, InfraConfirmed: cfg.IsInfraConfirmed, Version: cfg.InfraVersion,
+		Namespace: cfg.Namespace, ClusterScope: cfg.Scope == config.ScopeCluster, StartTime: start, PodName: cfg.PodName, AgentServiceAccount: cfg.ServiceAccount,
 		Kube: clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(clients.Kube.Discovery())),
 		HTTP:   &subscriber.HTTPOptions{SkipVerify: cfg.SkipSSLVerify, CustomCertB64: cfg.CustomTLSCert},
@@ -298,20 +306,32 @@ func serveHTTP(ctx context.Context, log *zap.Logger, name, addr string, handler 
 	return nil
 }
 
-// health serves /healthz (the process is alive) and /readyz (it is doing its job).
+// health serves /healthz (the process is alive: no loop is stuck) and /readyz (it is doing its
+// job); both say why when they fail.
 type health struct {
-	ready func() bool
+	live, ready []func() error
 }
 
 func (h *health) mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { respond(w, h.live) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !h.ready() {
-			http.Error(w, "executor caches not synced", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
+		respond(w, append(slices.Clone(h.live), h.ready...))
 	})
 	return mux
+}
+
+// respond writes 200 "ok", or 503 with one line per failing check.
+func respond(w http.ResponseWriter, checks []func() error) {
+	var errs []error
+	for _, check := range checks {
+		if err := check(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
 }

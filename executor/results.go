@@ -100,6 +100,7 @@ func (r *results) start(ctx context.Context, run resultRun, probes []litmus.Prob
 		res.Status.History.Targets = nil
 		res.Status.Recoveries = nil
 		res.Status.SkippedVictims = nil
+		res.Status.Omitted = nil
 	})
 }
 
@@ -119,6 +120,8 @@ func (r *results) finish(ctx context.Context, run resultRun, v verdict, targets 
 		res.Status.History.Targets = targets
 		res.Status.Recoveries = recoveries
 		res.Status.SkippedVictims = skipped
+		res.Status.Omitted = nil
+		res.Status.Bound(litmus.MaxResultListEntries) // thousands of victims must not make the object unstorable
 	})
 }
 

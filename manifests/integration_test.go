@@ -251,6 +251,7 @@ func TestInstallClusterScope(t *testing.T) {
 		Scope: config.ScopeCluster, Namespace: ns, ServerAddr: "https://chaos.example.com/api/query",
 		InfraID: "infra-" + randHex(8), AccessKey: "initial-key-" + randHex(10),
 		StartTime: time.Now().UnixMilli(), Image: "registry.invalid/chaos-agent:test",
+		ChaosNamespaces: []string{ns, other}, // engines may run in other too, as its litmus-admin
 	}
 	if testcluster.RealNode() {
 		// The install creates its own namespace, which the harness cannot mark for kwok: the
@@ -286,12 +287,15 @@ func TestInstallClusterScope(t *testing.T) {
 		allowed(t, "create ChaosResult", a.create(t, litmus.ChaosResultGVR(), result(other)))
 		allowed(t, "patch ChaosResult", a.patch(t, litmus.ChaosResultGVR(), admin.created(t, litmus.ChaosResultGVR(), result(other))))
 		allowed(t, "delete pod as litmus-admin", a.as(t, ns, "litmus-admin").deletePod(t, admin.throwawayPod(t, other)))
-		// Engines elsewhere run as their own litmus-admin (the SA needs not exist to impersonate).
+		// Engines in a namespace the install names run as its litmus-admin (the SA needs not
+		// exist to impersonate); in any other namespace, not at all.
 		user, err := a.as(t, other, "litmus-admin").whoAmIName(t)
-		allowed(t, "impersonate litmus-admin of another namespace", err)
+		allowed(t, "impersonate litmus-admin of a named namespace", err)
 		if want := "system:serviceaccount:" + other + ":litmus-admin"; err == nil && user != want {
 			t.Errorf("impersonated user %q, want %q", user, want)
 		}
+		forbidden(t, "impersonate litmus-admin of a namespace the install does not name", a.as(t, "t-unnamed-"+randHex(3), "litmus-admin").whoAmI(t))
+		forbidden(t, "impersonate litmus-admin of kube-system", a.as(t, "kube-system", "litmus-admin").whoAmI(t))
 	})
 	t.Run("no Secrets but its own, no writes of Workflows elsewhere", func(t *testing.T) {
 		forbidden(t, "get Secret in another namespace", a.getSecret(t, other, admin.secret(t, other)))

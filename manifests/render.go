@@ -45,7 +45,27 @@ const (
 	// AnyServiceAccount in Options.ChaosServiceAccounts lets the agent impersonate every service
 	// account in its reach (its namespace, or every namespace in cluster scope).
 	AnyServiceAccount = "*"
+	// AnyNamespace in Options.ChaosNamespaces lets the agent impersonate chaos service accounts
+	// in every namespace (cluster scope only).
+	AnyNamespace = "*"
 )
+
+// protectedNamespaces are never rendered as Namespace objects: the install would own them
+// (deleting the install would delete them).
+var protectedNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
+
+// CreatesNamespace reports whether the manifest for o creates (and so owns: deleting the install
+// deletes it) the agent's namespace: cluster scope, and not a namespace Kubernetes itself owns.
+func (o Options) CreatesNamespace() bool {
+	o = o.WithDefaults()
+	return o.Scope == config.ScopeCluster && !slices.Contains(protectedNamespaces, o.Namespace)
+}
+
+// proxyHasCredentials reports whether a proxy URL carries userinfo (then it goes to a Secret).
+func proxyHasCredentials(proxy string) bool {
+	u, err := url.Parse(proxy)
+	return err == nil && u.User != nil
+}
 
 // DefaultImage is the chaos-agent image of this build.
 func DefaultImage() string { return ImageRepository + ":" + version.Get().Version }
@@ -77,6 +97,11 @@ type Options struct {
 	// ChaosServiceAccounts are the service accounts the agent may impersonate to run faults (an
 	// engine's chaosServiceAccount). Default [litmus-admin]; [*] allows any (see AnyServiceAccount).
 	ChaosServiceAccounts []string
+	// ChaosNamespaces are the namespaces whose ChaosServiceAccounts the agent may impersonate:
+	// where engines may run. Default: the agent's namespace. In cluster scope each other one gets
+	// a Role and RoleBinding (the namespaces must exist); [*] (AnyNamespace) allows every
+	// namespace through the ClusterRole — then any namespace's litmus-admin, whoever made it.
+	ChaosNamespaces []string
 
 	// Proxy environment of the agent (the control-plane link). NoProxy must cover the API server.
 	HTTPProxy, HTTPSProxy, NoProxy string
@@ -108,6 +133,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if len(o.ChaosServiceAccounts) == 0 {
 		o.ChaosServiceAccounts = []string{DefaultChaosServiceAccount}
+	}
+	if len(o.ChaosNamespaces) == 0 {
+		o.ChaosNamespaces = []string{o.Namespace}
 	}
 	return o
 }
@@ -181,6 +209,23 @@ func (o Options) Validate() error {
 			add("chaos service account %q: %s", sa, msg)
 		}
 	}
+	for _, ns := range o.ChaosNamespaces {
+		switch {
+		case ns == AnyNamespace:
+			if len(o.ChaosNamespaces) > 1 {
+				add("chaos namespaces: %q stands alone", AnyNamespace)
+			}
+			if o.Scope != config.ScopeCluster {
+				add("chaos namespaces: %q needs cluster scope", AnyNamespace)
+			}
+		case o.Scope != config.ScopeCluster && ns != o.Namespace:
+			add("chaos namespace %q: a namespace-scoped install runs faults in its own namespace only (%s)", ns, o.Namespace)
+		default:
+			for _, msg := range validation.IsDNS1123Label(ns) {
+				add("chaos namespace %q: %s", ns, msg)
+			}
+		}
+	}
 	for _, f := range [][2]string{{"http-proxy", o.HTTPProxy}, {"https-proxy", o.HTTPSProxy}} {
 		if f[1] == "" {
 			continue
@@ -234,6 +279,7 @@ func checkToleration(t corev1.Toleration) error {
 var templateOrder = []string{
 	"serviceaccounts.yaml.tmpl",
 	"rbac-agent.yaml.tmpl",
+	"rbac-impersonate.yaml.tmpl",
 	"rbac-litmus-admin.yaml.tmpl",
 	"rbac-argo.yaml.tmpl",
 	"config.yaml.tmpl",
@@ -248,6 +294,15 @@ type data struct {
 	Instance string // app.kubernetes.io/instance: the infra ID, or the namespace without one
 	// ImpersonateAny: no resourceNames on the impersonate rules.
 	ImpersonateAny bool
+	// ImpersonateEverywhere: the ClusterRole may impersonate (ChaosNamespaces [*]).
+	ImpersonateEverywhere bool
+	// ImpersonateNamespaces: the other namespaces where a Role grants impersonation.
+	ImpersonateNamespaces []string
+	// CreateNamespace: render the Namespace object (cluster scope, not a protected namespace).
+	CreateNamespace bool
+	// ProxySecret: a proxy URL carries credentials: the proxy variables come from the Secret
+	// chaos-agent-proxy, not plain env values.
+	ProxySecret bool
 	// ArgoLease is the workflow-controller's leader-election Lease.
 	ArgoLease string
 	// PodNodeSelector is NodeSelector over kubernetes.io/os=linux (the images are Linux only).
@@ -268,6 +323,16 @@ func Render(w io.Writer, o Options) error {
 		ImpersonateAny:  slices.Contains(o.ChaosServiceAccounts, AnyServiceAccount),
 		ArgoLease:       "workflow-controller",
 		PodNodeSelector: map[string]string{"kubernetes.io/os": "linux"},
+		CreateNamespace: o.CreatesNamespace(),
+		ProxySecret:     proxyHasCredentials(o.HTTPProxy) || proxyHasCredentials(o.HTTPSProxy),
+	}
+	if o.Scope == config.ScopeCluster {
+		d.ImpersonateEverywhere = slices.Contains(o.ChaosNamespaces, AnyNamespace)
+		for _, ns := range o.ChaosNamespaces {
+			if ns != AnyNamespace && ns != o.Namespace && !slices.Contains(d.ImpersonateNamespaces, ns) {
+				d.ImpersonateNamespaces = append(d.ImpersonateNamespaces, ns)
+			}
+		}
 	}
 	maps.Copy(d.PodNodeSelector, o.NodeSelector)
 	if d.Instance == "" {
@@ -282,11 +347,13 @@ func Render(w io.Writer, o Options) error {
 	}
 	var docs []string
 	if d.Cluster {
-		out, err := execute(tmpl, "namespace.yaml.tmpl", d)
-		if err != nil {
-			return err
+		if d.CreateNamespace {
+			out, err := execute(tmpl, "namespace.yaml.tmpl", d)
+			if err != nil {
+				return err
+			}
+			docs = append(docs, out...)
 		}
-		docs = append(docs, out...)
 		if !o.SkipCRDs {
 			crds, err := crdDocs()
 			if err != nil {
@@ -345,6 +412,7 @@ func parseTemplates(d data) (*template.Template, error) {
 		"labels": func(indent int, name string) string { return labels(indent, name, d.Instance) },
 		"toYAML": toYAML,
 		"json":   func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
+		"join":   strings.Join,
 	}
 	return template.New("infra").Funcs(funcs).Option("missingkey=error").ParseFS(templateFS, "templates/*.yaml.tmpl")
 }

@@ -3,14 +3,21 @@ package manifests_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
@@ -618,7 +625,7 @@ func TestValidate(t *testing.T) {
 		{name: "server without host", o: manifests.Options{ServerAddr: "https://", InfraID: "x", AccessKey: "k"}, want: []string{"no host"}},
 		{name: "infra id not a label value", o: manifests.Options{ServerAddr: "https://cp", InfraID: "a/b", AccessKey: "k"}, want: []string{`infra-id "a/b"`}},
 		{name: "access key with a newline", o: manifests.Options{ServerAddr: "https://cp", InfraID: "x", AccessKey: "k\nk"}, want: []string{"access key: contains white space"}},
-		{name: "PEM missing", o: manifests.Options{CustomTLSCert: "aGVsbG8="}, want: []string{"no PEM block"}},
+		{name: "PEM missing", o: manifests.Options{CustomTLSCert: "aGVsbG8="}, want: []string{"no PEM certificate"}},
 		{name: "toleration value with Exists", o: manifests.Options{Tolerations: []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Value: "v"}}}, want: []string{"operator Exists takes no value"}},
 		{name: "toleration seconds without NoExecute", o: manifests.Options{Tolerations: []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, TolerationSeconds: ptr.To[int64](1)}}}, want: []string{"tolerationSeconds needs effect NoExecute"}},
 		{name: "star with others", o: manifests.Options{ChaosServiceAccounts: []string{"*", "litmus-admin"}}, want: []string{`"*" stands alone`}},
@@ -643,8 +650,19 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// testCA is a base64 PEM block (its content is never parsed as X.509 here).
-var testCA = base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not a real certificate")}))
+// testCA is a base64 PEM self-signed CA certificate, made once per test binary.
+var testCA = func() string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Unix(0, 0), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}()
 
 func newFlagSet(cfg *config.Config) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)

@@ -40,6 +40,8 @@ const DefaultLinkLossTimeout = 60 * time.Second
 //	allowedHTTPProbeURLs:   comma list of URL prefixes httpProbes may call (default: any)
 //	linkLossTimeout:        seconds without a live control-plane link after which running faults
 //	                        stop and new ones are refused (default: 60; 0 disables)
+//
+// and the Argo keys of ArgoPolicy.
 type Policy struct {
 	// Found is false when the ConfigMap does not exist and the defaults apply.
 	Found                  bool
@@ -51,6 +53,8 @@ type Policy struct {
 	AllowInlineCommands    bool
 	AllowedHTTPProbeURLs   []string
 	LinkLossTimeout        time.Duration
+	// Argo is what the pods of Workflows from the control plane may be (argo.go).
+	Argo ArgoPolicy
 }
 
 // Defaults are the values that apply where the ConfigMap is silent. They depend on how the agent
@@ -115,6 +119,7 @@ func Parse(data map[string]string, found bool, namespace string, d Defaults) (Po
 	if len(pol.AllowedNamespaces) == 0 {
 		pol.AllowedNamespaces = []string{namespace}
 	}
+	pol.Argo, _ = ParseArgoPolicy(nil)
 	if !found && d.Optional {
 		pol.AllowedNamespaces, pol.AllowedKinds, pol.AllowedProbeOperations, pol.AllowInlineCommands = []string{"*"}, []string{"*"}, []string{"*"}, true
 		return pol, nil
@@ -165,6 +170,11 @@ func Parse(data map[string]string, found bool, namespace string, d Defaults) (Po
 		}
 		pol.LinkLossTimeout = d
 	}
+	argo, err := ParseArgoPolicy(data)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	pol.Argo = argo
 	if err := errors.Join(errs...); err != nil {
 		return closed(), fmt.Errorf("policy %s: %w", ConfigMapName, err)
 	}

@@ -116,7 +116,7 @@ type Options struct {
 	// Policy is the cluster owner's policy, enforced at run time when the cluster has one.
 	Policy   executor.PolicySource
 	DryRun   bool          // DRY_RUN=true for every experiment; probes are listed, not run
-	Timeout  time.Duration // overall bound (0: none)
+	Timeout  time.Duration // bound of the whole run, Workflows included (0: none); the engines are then stopped
 	Progress io.Writer     // one line per event
 	// TTY adds a status line, redrawn in place, under the event lines (Progress is a terminal).
 	TTY bool
@@ -163,6 +163,14 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 	}
 	o.Progress = &lockedWriter{w: o.Progress} // several goroutines report progress
 	start := time.Now()
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("timeout %s: must not be negative", o.Timeout)
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.Timeout, fmt.Errorf("the run's timeout (%s) passed", o.Timeout))
+		defer cancel()
+	}
 	namespaces := map[string]bool{}
 	for _, e := range m.Engines {
 		namespaces[e.Namespace] = true
@@ -241,11 +249,6 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 	}
 
 	waitCtx := ctx
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		waitCtx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
 	seen := map[string]bool{}
 	var mu sync.Mutex
 	res := &Result{}

@@ -244,6 +244,12 @@ func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstr
 	if rt == RequestDelete {
 		return nil
 	}
+	// What the Workflow's own pods may be (service account, host access, privileges).
+	if obj.GroupVersionKind().Group == "argoproj.io" {
+		if err := policy.CheckWorkflow(pol.Argo, s.o.AgentServiceAccount, obj); err != nil {
+			return err
+		}
+	}
 	// Look inside the experiment: the ChaosEngines it would create, with the Workflow's
 	// parameters substituted. This is the early check; the executor checks again at run time,
 	// on the engine's fully resolved inputs.

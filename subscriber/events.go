@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,12 +217,98 @@ func (s *Subscriber) onWorkflow(ctx context.Context, obj any, eventType string) 
 	s.queueEvent(ctx, ev, wf.Name, ev.FinishedAt != "")
 }
 
-// queueEvent writes the run event to the outbox.
+// queueEvent writes the run event to the outbox, bounded (see boundEvent). ev itself is not
+// changed: it may be the run's last event, which other events read.
 func (s *Subscriber) queueEvent(ctx context.Context, ev *executionData, workflowName string, completed bool) {
-	data, err := json.Marshal(ev)
+	ev = detached(ev)
+	boundEvent(ev)
+	raw, err := encodeRequest(ev, workflowName, completed)
+	for level := 0; err == nil && len(raw) > maxEventBytes && level < 2; level++ {
+		shrinkEvent(ev, level) // the outbox drops what is still too large, with a notice
+		raw, err = encodeRequest(ev, workflowName, completed)
+	}
 	if err != nil {
 		s.log.Error("cannot encode a run event", zap.Error(err))
 		return
+	}
+	s.outbox.push(ctx, ev.UID, completed, raw, s.o.Clock.Now())
+}
+
+// Bounds on the free text of a run event.
+const (
+	maxEventMessage = 1 << 10
+	maxNodeMessage  = 512
+)
+
+// boundEvent cuts an event's free text and per-victim lists, each with a marker that says what
+// was left out: a Workflow or a fault with a huge message or thousands of victims still makes an
+// event the outbox can store.
+func boundEvent(ev *executionData) {
+	ev.Message = litmus.TruncateText(ev.Message, maxEventMessage)
+	for id, n := range ev.Nodes {
+		n.Message = litmus.TruncateText(n.Message, maxNodeMessage)
+		if cd := n.ChaosData; cd != nil {
+			cd.FailStep = litmus.TruncateText(cd.FailStep, litmus.MaxResultText)
+			if cd.ChaosResult != nil {
+				cd.ChaosResult.Status.Bound(litmus.MaxResultListEntries)
+			}
+		}
+		ev.Nodes[id] = n
+	}
+}
+
+// shrinkEvent makes an event that is still too large smaller: level 0 drops the ChaosResults
+// (the verdict, phase and failStep stay), level 1 cuts every message to a few words.
+func shrinkEvent(ev *executionData, level int) {
+	for id, n := range ev.Nodes {
+		switch level {
+		case 0:
+			if n.ChaosData != nil && n.ChaosData.ChaosResult != nil {
+				cd := *n.ChaosData
+				cd.ChaosResult = nil
+				n.ChaosData = &cd
+			}
+		default:
+			n.Message = litmus.TruncateText(n.Message, 32)
+			if n.ChaosData != nil {
+				cd := *n.ChaosData
+				cd.FailStep = litmus.TruncateText(cd.FailStep, 128)
+				n.ChaosData = &cd
+			}
+		}
+		ev.Nodes[id] = n
+	}
+	if level == 0 {
+		ev.Message = litmus.TruncateText(ev.Message+" (chaos-agent left the ChaosResults out of this event: too large)", maxEventMessage)
+	}
+}
+
+// detached returns a copy of ev that boundEvent and shrinkEvent may change without touching ev:
+// its own nodes map, chaos data and the ChaosResult lists whose entries they edit.
+func detached(ev *executionData) *executionData {
+	c := *ev
+	c.Nodes = make(map[string]node, len(ev.Nodes))
+	for id, n := range ev.Nodes {
+		if n.ChaosData != nil {
+			cd := *n.ChaosData
+			if cd.ChaosResult != nil {
+				res := *cd.ChaosResult
+				res.Status.ProbeStatuses = slices.Clone(res.Status.ProbeStatuses)
+				res.Status.SkippedVictims = slices.Clone(res.Status.SkippedVictims)
+				cd.ChaosResult = &res
+			}
+			n.ChaosData = &cd
+		}
+		c.Nodes[id] = n
+	}
+	return &c
+}
+
+// encodeRequest is the stored chaosExperimentRun request of an event (without the identity).
+func encodeRequest(ev *executionData, workflowName string, completed bool) (json.RawMessage, error) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
 	}
 	req := map[string]any{
 		"experimentID": ev.ExperimentID, "experimentRunID": ev.UID, "experimentName": workflowName,
@@ -231,8 +318,7 @@ func (s *Subscriber) queueEvent(ctx context.Context, ev *executionData, workflow
 	if ev.NotifyID != nil {
 		req["notifyID"] = *ev.NotifyID
 	}
-	raw, _ := json.Marshal(req)
-	s.outbox.push(ctx, ev.UID, completed, raw, s.o.Clock.Now())
+	return json.Marshal(req)
 }
 
 func unixString(t metav1.Time) string {

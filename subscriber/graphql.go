@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/chaos-agent/chaos-agent/internal/config"
 )
 
 // TLSConfig builds the TLS settings used for both HTTP and the websocket: verification on by
@@ -86,6 +89,10 @@ func (c *gqlClient) do(ctx context.Context, query string, variables map[string]a
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = config.RedactURL(ue.URL) // SERVER_ADDR may carry credentials or a token
+		}
 		return &transientError{fmt.Errorf("POST %s: %w", field, err)}
 	}
 	defer func() { _ = resp.Body.Close() }() // read side: nothing to lose

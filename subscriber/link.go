@@ -42,6 +42,7 @@ func (s *Subscriber) link(ctx context.Context) error {
 	bo.RandomizationFactor = 0.3
 	bo.MaxElapsedTime = 0
 	bo.Reset()
+	defer s.linkDog.idle()
 	for {
 		started := s.o.Clock.Now()
 		err := s.session(ctx)
@@ -66,6 +67,7 @@ func (s *Subscriber) link(ctx context.Context) error {
 		default:
 			s.log.Warn("control-plane link down", zap.Error(err), zap.Duration("retryIn", wait))
 		}
+		s.linkDog.expect(s.o.Clock.Now(), wait)
 		if err := clockutil.Sleep(ctx, s.o.Clock, wait); err != nil {
 			return nil
 		}
@@ -74,6 +76,7 @@ func (s *Subscriber) link(ctx context.Context) error {
 
 // session runs one websocket connection until it fails.
 func (s *Subscriber) session(ctx context.Context) error {
+	s.linkDog.expect(s.o.Clock.Now(), 30*time.Second)
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	conn, err := s.o.Dial(dialCtx, s.wsURL)
 	cancel()
@@ -92,12 +95,14 @@ func (s *Subscriber) session(ctx context.Context) error {
 	})
 	start, _ := json.Marshal(frame{Type: frameStart, ID: "1", Payload: startPayload})
 	for _, m := range [][]byte{init, start} {
+		s.linkDog.expect(s.o.Clock.Now(), 10*time.Second)
 		if err := conn.Write(ctx, m); err != nil {
 			return fmt.Errorf("send %s: %w", frameType(m), err)
 		}
 	}
 	acked := false
 	for {
+		s.linkDog.expect(s.o.Clock.Now(), s.o.KeepAliveTimeout)
 		msg, err := conn.Read(s.o.Clock.Now().Add(s.o.KeepAliveTimeout))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -158,8 +163,14 @@ func truncate(s string, n int) string {
 // setConnected updates readiness, the connected gauge, and records a Kubernetes Event when the
 // state changes.
 func (s *Subscriber) setConnected(ctx context.Context, up bool, cause error) {
+	if !up && cause != nil {
+		s.linkSt.set(cause, s.o.Clock.Now()) // the last error, for /readyz
+	}
 	if s.connected.Swap(up) == up {
 		return
+	}
+	if up {
+		s.linkSt.set(nil, s.o.Clock.Now())
 	}
 	if up {
 		s.o.Metrics.connected.Set(1)

@@ -6,9 +6,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
 )
 
 // An oversize frame fails the read before it is buffered; frames under the bound pass.
@@ -39,9 +43,12 @@ func TestFrameBound(t *testing.T) {
 }
 
 // Queued actions hold memory against the budget: the reader waits when it is spent, one action
-// larger than the whole budget still runs alone, and releases let the reader go on.
+// larger than the whole budget still runs alone, and releases let the reader go on; a reader
+// kept waiting a whole keepalive timeout drops the action instead of wedging the link.
 func TestActionMemoryBudget(t *testing.T) {
-	s := &Subscriber{actions: make(chan Action, 256), memory: newMemBudget(1 << 20)}
+	m := NewMetrics()
+	s := &Subscriber{actions: make(chan Action, 256), memory: newMemBudget(1 << 20), log: zap.NewNop(),
+		o: Options{KeepAliveTimeout: time.Minute, Clock: clock.RealClock{}, Metrics: m}}
 	big := Action{K8sManifest: strings.Repeat("x", 100<<10)} // weight ~800 KiB
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -68,5 +75,27 @@ func TestActionMemoryBudget(t *testing.T) {
 	s.memory.release(actionWeight(<-s.actions))
 	if !s.memory.sem.TryAcquire(1 << 20) {
 		t.Fatal("the budget leaked")
+	}
+	s.memory.release(1 << 20)
+
+	// The budget held for longer than the keepalive timeout: dropped, counted, nothing leaked.
+	synctest.Test(t, func(t *testing.T) {
+		s.o.KeepAliveTimeout = 30 * time.Second
+		s.enqueue(t.Context(), big)
+		start := time.Now()
+		s.enqueue(t.Context(), Action{RequestType: "create", K8sManifest: strings.Repeat("z", 100<<10)})
+		if waited := time.Since(start); waited != 30*time.Second {
+			t.Errorf("waited %s, want the keepalive timeout", waited)
+		}
+		if len(s.actions) != 1 {
+			t.Errorf("%d actions queued, want 1", len(s.actions))
+		}
+		if got := testutil.ToFloat64(m.actions.WithLabelValues("create", "dropped_busy")); got != 1 {
+			t.Errorf("dropped_busy = %v, want 1", got)
+		}
+		s.memory.release(actionWeight(<-s.actions))
+	})
+	if !s.memory.sem.TryAcquire(1 << 20) {
+		t.Fatal("the budget leaked after a drop")
 	}
 }

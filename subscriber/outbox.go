@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
@@ -61,6 +63,7 @@ type outbox struct {
 	store   Store
 	metrics *Metrics
 	log     *zap.Logger
+	clock   clock.PassiveClock
 
 	mu        sync.Mutex
 	recs      []Record
@@ -70,13 +73,24 @@ type outbox struct {
 	segs      [outboxSegments]segment
 	notify    chan struct{}   // wakes the sender
 	flushes   chan struct{}   // wakes the flusher
-	space     chan struct{}   // wakes a push waiting for room
 	later     map[string]bool // coalesce's scratch space, reused
 	throttled bool            // the outbox was full and has not yet drained to its low-water mark
+	// pending holds events that arrived while the outbox was full, at most one per run (the
+	// latest state of a run supersedes the earlier ones): pushes never wait.
+	pending []Record
+	// The store's health: since when saves fail (zero: they succeed) and the last error.
+	failingSince time.Time
+	storeErr     error
+	// progress is when the head last changed (an event sent or dropped, or one queued into an
+	// empty outbox): how long delivery has been stuck.
+	progress time.Time
 }
 
-func newOutbox(store Store, m *Metrics, log *zap.Logger) *outbox {
-	return &outbox{store: store, metrics: m, log: log, notify: make(chan struct{}, 1), flushes: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+func newOutbox(store Store, m *Metrics, log *zap.Logger, clk clock.PassiveClock) *outbox {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	return &outbox{store: store, metrics: m, log: log, clock: clk, notify: make(chan struct{}, 1), flushes: make(chan struct{}, 1)}
 }
 
 func (o *outbox) load(ctx context.Context) error {
@@ -93,6 +107,7 @@ func (o *outbox) load(ctx context.Context) error {
 	}
 	o.dirty = 0 // as stored
 	o.persisted = o.seq
+	o.progress = o.clock.Now()
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	if len(recs) > 0 {
 		o.log.Info("replaying run events from the outbox", zap.Int("events", len(recs)))
@@ -108,51 +123,151 @@ func (o *outbox) signal() {
 	}
 }
 
-// push appends an event; it is sent once the flusher has written it to the store. When the
-// outbox is full, intermediate events superseded by a newer event of the same run are dropped
-// (latest state wins); if it is still full of events that cannot be dropped, push waits for the
-// sender to make room (back-pressure on the informers) — no completed event is ever dropped.
-func (o *outbox) push(ctx context.Context, runID string, completed bool, req json.RawMessage, now time.Time) {
-	rec := Record{RunID: runID, Completed: completed, Request: req, Queued: now}
-	o.mu.Lock()
-	for {
-		if o.throttled && o.belowLowWater(rec) {
-			o.throttled = false
-		}
-		full := o.full(rec)
-		if !full && !o.throttled {
-			break
-		}
-		if full && o.coalesce(rec) {
-			continue
-		}
-		// Full: wait until the sender has drained the outbox to its low-water mark, so that
-		// the events pushed then are written together, not one ConfigMap write per event.
-		o.throttled = true
-		o.mu.Unlock()
-		select {
-		case <-o.space:
-		case <-ctx.Done():
+// Bounds on one event and on what waits in memory.
+const (
+	// maxEventBytes is the largest stored request; events are bounded before they get here
+	// (boundEvent), and a larger one is dropped with a notice to the control plane: one
+	// unstorable event must never wedge the outbox.
+	maxEventBytes = 64 << 10
+	// maxPending is how many runs may have an event waiting in memory while the outbox is full.
+	maxPending = 4096
+	// storeGrace is how long the store may fail before events are sent from memory anyway (the
+	// outbox then only loses them if the agent also restarts).
+	storeGrace = 30 * time.Second
+)
+
+// push appends an event; it is sent once the flusher has written it to the store. push never
+// waits: it is called from informer handlers and action workers. An event larger than
+// maxEventBytes is dropped, with an error log, the metric events_failed{kind="oversize"} and a
+// small notice for the control plane in its place. When the outbox is full, intermediate events
+// superseded by a newer event of the same run are dropped (latest state wins); events that still
+// do not fit wait in memory, one per run, until the sender has made room (no completed event is
+// ever dropped).
+func (o *outbox) push(_ context.Context, runID string, completed bool, req json.RawMessage, now time.Time) {
+	if len(req) > maxEventBytes {
+		o.metrics.eventsFailed.WithLabelValues("oversize").Inc()
+		o.log.Error("dropping a run event too large to store; sending a notice instead",
+			zap.String("run", runID), zap.Bool("completed", completed), zap.Int("bytes", len(req)), zap.Int("limit", maxEventBytes))
+		notice, err := noticeRequest(req, fmt.Sprintf("chaos-agent dropped a run event of %d bytes (limit %d): its details are lost", len(req), maxEventBytes))
+		if err != nil || len(notice) > maxEventBytes {
+			o.log.Error("cannot build a notice for the dropped event", zap.String("run", runID), zap.Error(err))
 			return
 		}
-		o.mu.Lock()
+		req = notice
+	}
+	rec := Record{RunID: runID, Completed: completed, Request: req, Queued: now}
+	o.mu.Lock()
+	o.admit(rec)
+	o.drainPending()
+	o.metrics.outboxDepth.Set(float64(len(o.recs) + len(o.pending)))
+	o.mu.Unlock()
+	o.metrics.eventsQueued.Inc()
+	select {
+	case o.flushes <- struct{}{}:
+	default:
+	}
+}
+
+// admit appends rec to the queue, or to pending when the outbox is full or others wait already
+// (order is kept). Called with o.mu held.
+func (o *outbox) admit(rec Record) {
+	if len(o.pending) == 0 && !o.throttled {
+		for o.full(rec) {
+			if !o.coalesce(rec) {
+				o.throttled = true // resume at the low-water mark, so that the writes are batched
+				break
+			}
+		}
+		if !o.throttled {
+			o.appendRec(rec)
+			return
+		}
+	}
+	for i, p := range o.pending {
+		if p.RunID != rec.RunID {
+			continue
+		}
+		if p.Completed && !rec.Completed {
+			o.metrics.eventsFailed.WithLabelValues("superseded").Inc() // a stale update after the end
+			return
+		}
+		o.pending[i] = rec
+		o.metrics.eventsFailed.WithLabelValues("superseded").Inc()
+		return
+	}
+	if len(o.pending) >= maxPending {
+		o.metrics.eventsFailed.WithLabelValues("overflow").Inc()
+		o.log.Error("outbox full and too many runs waiting: dropping a run event", zap.String("run", rec.RunID), zap.Bool("completed", rec.Completed))
+		return
+	}
+	o.pending = append(o.pending, rec)
+}
+
+// drainPending moves waiting events into the queue once it is below its low-water mark.
+// Called with o.mu held.
+func (o *outbox) drainPending() {
+	next := Record{}
+	if len(o.pending) > 0 {
+		next = o.pending[0]
+	}
+	if o.throttled && o.belowLowWater(next) {
+		o.throttled = false
+	}
+	for !o.throttled && len(o.pending) > 0 {
+		rec := o.pending[0]
+		if o.full(rec) {
+			if o.coalesce(rec) {
+				continue
+			}
+			o.throttled = true
+			break
+		}
+		o.pending[0] = Record{}
+		o.pending = o.pending[1:]
+		o.appendRec(rec)
+	}
+	if len(o.pending) == 0 {
+		o.pending = nil // let the backing array go
+	}
+}
+
+// appendRec queues rec. Called with o.mu held.
+func (o *outbox) appendRec(rec Record) {
+	if len(o.recs) == 0 {
+		o.progress = o.clock.Now()
 	}
 	o.seq++
 	rec.Seq = o.seq
 	rec.segment = o.segmentFor(rec)
 	o.recs = append(o.recs, rec)
 	o.account(rec, 1)
-	o.metrics.outboxDepth.Set(float64(len(o.recs)))
-	throttled := o.throttled
-	o.mu.Unlock()
-	if !throttled {
-		o.wakePusher() // another push may be waiting for the same room
+}
+
+// noticeRequest turns a stored request into a small one for the same run that carries msg
+// instead of the run's details (nodes).
+func noticeRequest(req json.RawMessage, msg string) (json.RawMessage, error) {
+	var m map[string]any
+	if err := json.Unmarshal(req, &m); err != nil {
+		return nil, fmt.Errorf("undecodable request: %w", err)
 	}
-	o.metrics.eventsQueued.Inc()
-	select {
-	case o.flushes <- struct{}{}:
-	default:
+	var ev executionData
+	if enc, ok := m["executionData"].(string); ok {
+		if raw, err := base64.StdEncoding.DecodeString(enc); err == nil {
+			_ = json.Unmarshal(raw, &ev) // what cannot be decoded stays empty
+		}
 	}
+	ev.Message = msg
+	ev.Nodes = map[string]node{}
+	ev.Name = truncate(ev.Name, 253)
+	if ev.UID == "" {
+		ev.UID, _ = m["experimentRunID"].(string)
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	m["executionData"] = base64.StdEncoding.EncodeToString(data)
+	return json.Marshal(m)
 }
 
 func recSize(r Record) int { return len(r.Request) + 96 }
@@ -228,6 +343,9 @@ func (o *outbox) coalesce(rec Record) bool {
 	return true
 }
 
+// saveTimeout bounds one segment write.
+const saveTimeout = 10 * time.Second
+
 // ackFlushPeriod is how often removals alone are written (new events are written at once).
 const ackFlushPeriod = time.Second
 
@@ -238,7 +356,9 @@ func (s *Subscriber) runFlusher(ctx context.Context) error {
 	o := s.outbox
 	ticker := s.o.Clock.NewTicker(ackFlushPeriod)
 	defer ticker.Stop()
+	defer s.flushDog.idle()
 	for {
+		s.flushDog.expect(s.o.Clock.Now(), ackFlushPeriod)
 		select {
 		case <-ctx.Done():
 			o.persist(context.WithoutCancel(ctx))
@@ -246,6 +366,7 @@ func (s *Subscriber) runFlusher(ctx context.Context) error {
 		case <-o.flushes:
 		case <-ticker.C():
 		}
+		s.flushDog.expect(s.o.Clock.Now(), outboxSegments*saveTimeout)
 		o.persist(ctx)
 	}
 }
@@ -280,23 +401,63 @@ func (o *outbox) persist(ctx context.Context) {
 		}
 	}
 	if failed != 0 {
+		err := errors.Join(errs...)
 		o.mu.Lock()
 		o.dirty |= failed
+		now := o.clock.Now()
+		if o.failingSince.IsZero() {
+			o.failingSince = now
+		}
+		o.storeErr = err
+		degraded := now.Sub(o.failingSince) >= storeGrace
 		o.mu.Unlock()
-		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(errors.Join(errs...)))
+		o.metrics.storeFailures.Inc()
+		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(err), zap.Bool("sendingFromMemory", degraded))
+		if degraded {
+			o.signal() // the sender no longer waits for the store
+		}
 		return
 	}
 	o.mu.Lock()
 	o.persisted = max(o.persisted, upto)
+	if !o.failingSince.IsZero() {
+		o.log.Info("outbox persisted again", zap.Duration("after", o.clock.Since(o.failingSince)))
+	}
+	o.failingSince, o.storeErr = time.Time{}, nil
 	o.mu.Unlock()
 	o.signal()
 }
 
-// head returns the oldest event, once it is persisted.
+// storeProblem describes a store that has been failing (nil when it works).
+func (o *outbox) storeProblem() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.failingSince.IsZero() {
+		return nil
+	}
+	return fmt.Errorf("the outbox store has been failing for %s: %w", o.clock.Since(o.failingSince).Round(time.Second), o.storeErr)
+}
+
+// stalled reports how long the oldest event has waited without any event being delivered
+// (zero when the outbox is empty).
+func (o *outbox) stalled() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.recs) == 0 {
+		return 0
+	}
+	return o.clock.Since(o.progress)
+}
+
+// head returns the oldest event, once it is persisted — or at once when the store has been
+// failing for storeGrace: a store that cannot persist never blocks delivery.
 func (o *outbox) head() (Record, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.recs) == 0 || o.recs[0].Seq > o.persisted {
+	if len(o.recs) == 0 {
+		return Record{}, false
+	}
+	if o.recs[0].Seq > o.persisted && (o.failingSince.IsZero() || o.clock.Since(o.failingSince) < storeGrace) {
 		return Record{}, false
 	}
 	return o.recs[0], true
@@ -307,24 +468,24 @@ func (o *outbox) ack(_ context.Context, seq uint64) {
 	o.mu.Lock()
 	if len(o.recs) > 0 && o.recs[0].Seq == seq {
 		o.account(o.recs[0], -1)
+		o.recs[0] = Record{}
 		o.recs = o.recs[1:]
+		o.progress = o.clock.Now()
 	}
-	o.metrics.outboxDepth.Set(float64(len(o.recs)))
+	o.drainPending()
+	o.metrics.outboxDepth.Set(float64(len(o.recs) + len(o.pending)))
 	o.mu.Unlock()
-	o.wakePusher()
-}
-
-func (o *outbox) wakePusher() {
 	select {
-	case o.space <- struct{}{}:
+	case o.flushes <- struct{}{}:
 	default:
 	}
 }
 
+// depth is the number of events waiting: queued and pending.
 func (o *outbox) depth() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.recs)
+	return len(o.recs) + len(o.pending)
 }
 
 // send delivers the outbox in order, one event at a time, retrying transient failures with a
@@ -334,9 +495,11 @@ func (s *Subscriber) send(ctx context.Context) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime, bo.RandomizationFactor = 200*time.Millisecond, 30*time.Second, 0, 0.3
 	refusals := 0
+	defer s.sendDog.idle()
 	for {
 		rec, ok := s.outbox.head()
 		if !ok {
+			s.sendDog.idle() // nothing to send: waiting is not being stuck
 			select {
 			case <-ctx.Done():
 				return nil
@@ -351,6 +514,7 @@ func (s *Subscriber) send(ctx context.Context) error {
 			continue
 		}
 		var reply string
+		s.sendDog.expect(s.o.Clock.Now(), s.o.HTTP.Timeout)
 		err = s.gql.do(ctx, docRun, map[string]any{"request": req}, "chaosExperimentRun", &reply)
 		var se *serverError
 		switch {
@@ -383,7 +547,9 @@ func (s *Subscriber) send(ctx context.Context) error {
 			s.o.Metrics.eventsFailed.WithLabelValues("transient").Inc()
 			s.log.Debug("run event not delivered; will retry", zap.String("run", rec.RunID), zap.Error(err))
 		}
-		if err := clockutil.Sleep(ctx, s.o.Clock, bo.NextBackOff()); err != nil {
+		wait := bo.NextBackOff()
+		s.sendDog.expect(s.o.Clock.Now(), wait)
+		if err := clockutil.Sleep(ctx, s.o.Clock, wait); err != nil {
 			return nil
 		}
 	}
@@ -518,7 +684,7 @@ func (c *ConfigMapStore) Save(ctx context.Context, s int, recs []Record) error {
 		return err
 	}
 	data := b.String()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, saveTimeout)
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()

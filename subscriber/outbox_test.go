@@ -18,60 +18,69 @@ import (
 func TestOutboxBounds(t *testing.T) {
 	ctx := t.Context()
 	m := NewMetrics()
-	o := newOutbox(&MemoryStore{}, m, zap.NewNop())
-	big := json.RawMessage(`"` + strings.Repeat("x", 100<<10) + `"`) // 100 KiB
+	o := newOutbox(&MemoryStore{}, m, zap.NewNop(), nil)
+	big := json.RawMessage(`"` + strings.Repeat("x", 40<<10) + `"`) // 40 KiB: two per segment
 	now := time.Now()
-	// 7 runs × 1 intermediate event fit (≈ 700 KiB); the 8th forces coalescing of superseded events.
-	for i := range 7 {
+	// 16 runs × 1 intermediate event fit (8 segments of two); the 17th forces coalescing of superseded events.
+	for i := range 16 {
 		o.push(ctx, fmt.Sprint("run-", i), false, big, now)
 	}
 	o.push(ctx, "run-1", false, big, now) // supersedes run-1's older event
 	if got := testutil.ToFloat64(m.eventsFailed.WithLabelValues("superseded")); got != 1 {
 		t.Errorf("superseded %v, want 1", got)
 	}
-	if o.depth() != 7 {
-		t.Errorf("depth %d, want 7", o.depth())
+	if o.depth() != 16 {
+		t.Errorf("depth %d, want 16", o.depth())
 	}
-	// A new run's completed event cannot supersede anything: push waits for room.
+	// A new run's completed event cannot supersede anything: push does not wait (it is called
+	// from informer handlers), the event waits in memory.
 	done := make(chan struct{})
-	go func() { defer close(done); o.push(ctx, "run-9", true, big, now) }()
+	go func() { defer close(done); o.push(ctx, "run-99", true, big, now) }()
 	select {
 	case <-done:
-		t.Fatal("push did not wait for room")
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(10 * time.Second):
+		t.Fatal("push blocked on a full outbox")
+	}
+	if o.depth() != 17 || len(o.pending) == 0 {
+		t.Fatalf("depth %d, pending %d; want 17 with some waiting", o.depth(), len(o.pending))
+	}
+	waiting := len(o.pending)
+	// Later events of the same run replace the waiting one; a stale update never replaces a
+	// completed event.
+	o.push(ctx, "run-98", false, big, now)
+	o.push(ctx, "run-98", true, big, now)
+	o.push(ctx, "run-98", false, big, now)
+	if len(o.pending) != waiting+1 || !o.pending[waiting].Completed {
+		t.Fatalf("pending %d, want %d with run-98's completed event kept", len(o.pending), waiting+1)
 	}
 	o.persist(ctx)
-	head, ok := o.head()
-	if !ok {
-		t.Fatal("no head after persisting")
-	}
+	// Room for one event is not enough: waiting events move in at the low-water mark (3/4 of the
+	// bounds), so that what follows is written in one go rather than one ConfigMap write per event.
+	head, _ := o.head()
 	o.ack(ctx, head.Seq)
-	// Room for one event is not enough: pushes resume at the low-water mark (3/4 of the bounds),
-	// so that what follows is written in one go rather than one ConfigMap write per event.
-	select {
-	case <-done:
-		t.Fatal("push resumed above the low-water mark")
-	case <-time.After(100 * time.Millisecond):
+	if len(o.pending) != waiting+1 {
+		t.Fatal("waiting events moved in above the low-water mark")
 	}
 	acks := 1
-	for resumed := false; !resumed; {
-		head, _ = o.head()
+	for len(o.pending) > 0 {
+		head, ok := o.head()
+		if !ok {
+			t.Fatal("no head")
+		}
 		o.ack(ctx, head.Seq)
 		acks++
-		select {
-		case <-done:
-			resumed = true
-		case <-time.After(100 * time.Millisecond):
-			if acks > 7 {
-				t.Fatal("push still waiting with the outbox drained")
-			}
+		if acks > 15 {
+			t.Fatal("events still waiting with the outbox drained")
 		}
 	}
-	if o.size() > outboxMaxBytes*3/4 || acks != 3 {
-		t.Errorf("push resumed after %d acks at %d bytes; want 3 acks, ≤ %d bytes", acks, o.size(), outboxMaxBytes*3/4)
+	if o.size() > outboxMaxBytes {
+		t.Errorf("outbox over its bounds: %d bytes", o.size())
+	}
+	if !o.queuedCompleted("run-99") || !o.queuedCompleted("run-98") {
+		t.Error("a completed event was lost")
 	}
 	// Events are sent only once persisted.
-	o2 := newOutbox(&MemoryStore{}, NewMetrics(), zap.NewNop())
+	o2 := newOutbox(&MemoryStore{}, NewMetrics(), zap.NewNop(), nil)
 	o2.push(ctx, "r", false, json.RawMessage(`{}`), now)
 	if _, ok := o2.head(); ok {
 		t.Error("an unpersisted event is ready to send")
@@ -87,7 +96,7 @@ func TestOutboxBounds(t *testing.T) {
 func TestOutboxSegments(t *testing.T) {
 	ctx := t.Context()
 	store := &MemoryStore{}
-	o := newOutbox(store, NewMetrics(), zap.NewNop())
+	o := newOutbox(store, NewMetrics(), zap.NewNop(), nil)
 	now := time.Now()
 	small := json.RawMessage(`{"n":1}`)
 	for i := range segmentMaxEvents + 10 {
@@ -113,17 +122,18 @@ func TestOutboxSegments(t *testing.T) {
 	if store.saves != 4 || len(store.segs[0]) != segmentMaxEvents-1 {
 		t.Errorf("after one ack: %d writes, segment 0 holds %d", store.saves, len(store.segs[0]))
 	}
-	// An event larger than a segment goes alone into an empty one.
-	huge := json.RawMessage(`"` + strings.Repeat("x", segmentMaxBytes) + `"`)
-	o.push(ctx, "huge", true, huge, now)
+	// An event larger than what is left of the newest segment goes into an empty one.
+	large := json.RawMessage(`"` + strings.Repeat("x", 60<<10) + `"`)
+	o.push(ctx, "large-1", true, large, now)
+	o.push(ctx, "large-2", true, large, now)
 	o.push(ctx, "after", true, small, now)
 	o.persist(ctx)
-	if len(store.segs[2]) != 1 || len(store.segs[3]) != 1 {
-		t.Errorf("huge event: segment 2 holds %d, segment 3 holds %d; want 1 and 1", len(store.segs[2]), len(store.segs[3]))
+	if len(store.segs[1]) != 12 || len(store.segs[2]) != 2 {
+		t.Errorf("large events: segment 1 holds %d, segment 2 holds %d; want 12 and 2", len(store.segs[1]), len(store.segs[2]))
 	}
 
 	// A restart loads the queue in order with its accounting.
-	o2 := newOutbox(store, NewMetrics(), zap.NewNop())
+	o2 := newOutbox(store, NewMetrics(), zap.NewNop(), nil)
 	if err := o2.load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +176,7 @@ func (f *failingStore) Save(ctx context.Context, segment int, recs []Record) err
 func TestOutboxWriteFailure(t *testing.T) {
 	ctx := t.Context()
 	store := &failingStore{fail: true}
-	o := newOutbox(store, NewMetrics(), zap.NewNop())
+	o := newOutbox(store, NewMetrics(), zap.NewNop(), nil)
 	o.push(ctx, "r", true, json.RawMessage(`{}`), time.Now())
 	o.persist(ctx)
 	if _, ok := o.head(); ok {

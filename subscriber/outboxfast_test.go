@@ -163,7 +163,7 @@ func TestOutboxDeliveryInOrder(t *testing.T) {
 // removes nothing else.
 func TestOutboxAckIdempotent(t *testing.T) {
 	ctx := t.Context()
-	o := newOutbox(&MemoryStore{}, NewMetrics(), zap.NewNop())
+	o := newOutbox(&MemoryStore{}, NewMetrics(), zap.NewNop(), nil)
 	for i := range 3 {
 		o.push(ctx, "r", false, runRequest("r", i, false), time.Now())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
 
+	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/policy"
 )
@@ -32,12 +34,18 @@ type Options struct {
 	ServerAddr string
 	InfraID    string
 	AccessKey  string // the key from the environment (before confirmation)
-	Version    string
-	Namespace  string // the agent's namespace: Workflows live here
+	// InfraConfirmed is IS_INFRA_CONFIRMED from the environment: it decides when the ConfigMap
+	// subscriber-config (whose flag wins, as upstream) cannot be read, e.g. out of the cluster.
+	InfraConfirmed bool
+	Version        string
+	Namespace      string // the agent's namespace: Workflows live here
 	// ClusterScope watches Workflows in every namespace (INFRA_SCOPE=cluster).
 	ClusterScope bool
 	StartTime    time.Time // Workflows created earlier are ignored
 	PodName      string
+	// AgentServiceAccount is the agent's own service account: Workflows may never run as it
+	// (default chaos-agent).
+	AgentServiceAccount string
 
 	Kube    kube.Interface
 	Dynamic dynamic.Interface
@@ -84,8 +92,14 @@ type Subscriber struct {
 	w      *watcher
 
 	connected atomic.Bool
-	actions   chan Action
-	memory    *memBudget // accounts the actions queued and running
+	linkSt    linkState
+	// unsavedKey is a rotated access key not yet stored in the Secret (kept in memory, stored
+	// in the background).
+	unsavedKey string
+	// Watchdogs of the loops /healthz checks.
+	linkDog, sendDog, flushDog watchdog
+	actions                    chan Action
+	memory                     *memBudget // accounts the actions queued and running
 }
 
 // New validates the options and builds a Subscriber.
@@ -140,6 +154,9 @@ func New(o Options) (*Subscriber, error) {
 	if o.ActionMemory <= 0 {
 		o.ActionMemory = 64 << 20
 	}
+	if o.AgentServiceAccount == "" {
+		o.AgentServiceAccount = "chaos-agent"
+	}
 	if o.Outbox == nil {
 		o.Outbox = NewConfigMapStore(o.Kube, o.Namespace, "chaos-agent-outbox")
 	}
@@ -148,6 +165,10 @@ func New(o Options) (*Subscriber, error) {
 	}
 	if o.HTTP.SkipVerify {
 		o.Log.Warn("TLS verification of the control plane is OFF (SKIP_SSL_VERIFY=true)")
+	}
+	if strings.HasPrefix(strings.ToLower(o.ServerAddr), "http://") {
+		o.Log.Warn("the control plane is reached over plain http: the access key and every event travel unencrypted; use https unless the link stays inside the cluster",
+			zap.String("serverAddr", config.RedactURL(o.ServerAddr)))
 	}
 	s := &Subscriber{
 		o:       o,
@@ -159,7 +180,7 @@ func New(o Options) (*Subscriber, error) {
 	}
 	key := o.AccessKey
 	s.key.Store(&key)
-	s.outbox = newOutbox(o.Outbox, o.Metrics, o.Log.Named("outbox"))
+	s.outbox = newOutbox(o.Outbox, o.Metrics, o.Log.Named("outbox"), o.Clock)
 	s.w = s.newWatcher()
 	return s, nil
 }
@@ -194,6 +215,9 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	g.Go(func() error { return s.send(gctx) })
 	g.Go(func() error { return s.runFlusher(gctx) })
 	g.Go(func() error { return s.link(gctx) })
+	if key := s.unsavedKey; key != "" {
+		g.Go(func() error { s.keepKey(gctx, key); return nil })
+	}
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -201,18 +225,38 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	return err
 }
 
-// enqueue hands an action to the workers. It waits while the actions already queued and running
-// hold the whole memory budget (backpressure on the link rather than an out-of-memory kill).
+// enqueue hands an action to the workers. While the actions already queued and running hold the
+// whole memory budget, or 256 wait, it waits (backpressure on the link rather than an
+// out-of-memory kill) — but at most the keepalive timeout, so that the read loop never wedges:
+// then the action is dropped with an error log and actions_total{result="dropped_busy"}.
 func (s *Subscriber) enqueue(ctx context.Context, a Action) {
+	wait := s.o.KeepAliveTimeout
+	s.linkDog.expect(s.o.Clock.Now(), wait)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	w := actionWeight(a)
-	if err := s.memory.acquire(ctx, w); err != nil {
+	if err := s.memory.acquire(wctx, w); err != nil {
+		s.dropBusy(ctx, a)
 		return
 	}
 	select {
 	case s.actions <- a:
-	case <-ctx.Done():
+	case <-wctx.Done():
 		s.memory.release(w)
+		s.dropBusy(ctx, a)
 	}
+}
+
+func (s *Subscriber) dropBusy(ctx context.Context, a Action) {
+	if ctx.Err() != nil {
+		return // shutting down: not a drop
+	}
+	rt, err := normalizeRequestType(a.RequestType)
+	if err != nil {
+		rt = "unknown"
+	}
+	s.o.Metrics.actions.WithLabelValues(string(rt), "dropped_busy").Inc()
+	s.log.Error("workers too far behind: dropping an action", zap.String("requestType", a.RequestType), zap.String("requestID", a.RequestID), zap.Int("queued", len(s.actions)))
 }
 
 func (s *Subscriber) work(ctx context.Context) {

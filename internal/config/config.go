@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -69,6 +70,11 @@ type Config struct {
 
 	// PodName identifies this replica (leader election, engine status, event sources).
 	PodName string // POD_NAME; default: the host name
+	// ServiceAccount is the agent's own service account, which Workflows may never run as.
+	ServiceAccount string // POD_SERVICE_ACCOUNT
+	// ChaosNamespaces limits impersonation of chaos service accounts to these namespaces
+	// (comma list; empty or "*": wherever RBAC allows). The install renders its --chaos-namespaces.
+	ChaosNamespaces string // CHAOS_AGENT_CHAOS_NAMESPACES
 
 	// Logging.
 	LogLevel  string
@@ -88,6 +94,7 @@ func Defaults() Config {
 		LeaderElect:     false,
 		ShutdownTimeout: 20 * time.Second,
 		WorkflowEngine:  WorkflowEngineArgo,
+		ServiceAccount:  "chaos-agent",
 		LogLevel:        "info",
 		LogFormat:       "json",
 	}
@@ -158,6 +165,10 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	bind("workflow-engine", "CHAOS_AGENT_WORKFLOW_ENGINE")
 	fs.StringVar(&c.PodName, "pod-name", c.PodName, "name of this replica; defaults to the host name")
 	bind("pod-name", "POD_NAME")
+	fs.StringVar(&c.ServiceAccount, "service-account", c.ServiceAccount, "the agent's own service account: Workflows from the control plane may never run as it")
+	bind("service-account", "POD_SERVICE_ACCOUNT")
+	fs.StringVar(&c.ChaosNamespaces, "chaos-namespaces", c.ChaosNamespaces, "namespaces whose chaos service accounts faults may run as (comma list; empty or *: wherever RBAC allows)")
+	bind("chaos-namespaces", "CHAOS_AGENT_CHAOS_NAMESPACES")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	bind("log-level", "CHAOS_AGENT_LOG_LEVEL")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or console")
@@ -194,6 +205,17 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool))
 		c.PodName = "chaos-agent"
 	}
 	return errors.Join(errs...)
+}
+
+// ChaosNamespaceList is ChaosNamespaces split.
+func (c Config) ChaosNamespaceList() []string {
+	var out []string
+	for f := range strings.SplitSeq(c.ChaosNamespaces, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // LoadSecrets reads secrets that live in files.
@@ -255,6 +277,14 @@ func (c *Config) Validate() error {
 			add("%s %q: bad port", name, addr)
 		}
 	}
+	for _, ns := range c.ChaosNamespaceList() {
+		if ns == "*" {
+			continue
+		}
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			add("chaos-namespaces %q: %s", ns, msg)
+		}
+	}
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown-timeout %s: must be positive", c.ShutdownTimeout)
 	}
@@ -286,24 +316,81 @@ func CheckServerAddr(addr string) error {
 	return nil
 }
 
-// CheckPEM checks a base64-encoded PEM certificate bundle (CUSTOM_TLS_CERT).
+// CheckPEM checks a base64-encoded PEM certificate bundle (CUSTOM_TLS_CERT): at least one block,
+// every block a CERTIFICATE that parses (a private key or a request there is a mistake, and a
+// secret that must not sit in a ConfigMap).
 func CheckPEM(b64 string) error {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 	if err != nil {
 		return fmt.Errorf("not base64: %w", err)
 	}
-	if block, _ := pem.Decode(raw); block == nil {
-		return errors.New("no PEM block after base64 decoding")
+	n := 0
+	for rest := raw; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		n++
+		if block.Type != "CERTIFICATE" {
+			return fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", n, block.Type)
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("PEM block %d is not a valid certificate: %w", n, err)
+		}
+	}
+	if n == 0 {
+		return errors.New("no PEM certificate after base64 decoding")
 	}
 	return nil
 }
 
-// Redacted returns a copy safe to print or log: secrets are masked.
+// masked replaces secrets in printed configuration and URLs.
+const masked = "xxxxx"
+
+// RedactURL masks the credentials of a URL: the userinfo's password (the user too, when there is
+// no password: it is then a token) and every query value. A string that does not parse is
+// masked whole.
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return masked
+	}
+	if u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			u.User = url.UserPassword(u.User.Username(), masked)
+		} else {
+			u.User = url.User(masked)
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{masked}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// Redacted returns a copy safe to print or log: secrets are masked, including credentials in
+// SERVER_ADDR.
 func (c Config) Redacted() Config {
 	if c.AccessKey != "" {
 		c.AccessKey = "<redacted>"
 	}
+	c.ServerAddr = RedactURL(c.ServerAddr)
 	return c
+}
+
+// PlainHTTP reports whether the control plane is reached without TLS (allowed: upstream's
+// in-cluster installs use http; the caller warns).
+func (c Config) PlainHTTP() bool {
+	u, err := url.Parse(c.ServerAddr)
+	return err == nil && u.Scheme == "http"
 }
 
 // String renders the configuration with secrets masked.

@@ -2,8 +2,14 @@
 package kube
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -22,7 +28,14 @@ type Options struct {
 	Kubeconfig string  // empty: in-cluster service account
 	QPS        float32 // client-side rate limit
 	Burst      int
+	// ResponseTimeout bounds the wait for a response's headers (default DefaultResponseTimeout):
+	// an API server that accepts the connection and never answers fails the request instead of
+	// hanging it. Watches are not cut: their headers come at once, then the body streams.
+	ResponseTimeout time.Duration
 }
+
+// DefaultResponseTimeout is the default Options.ResponseTimeout.
+const DefaultResponseTimeout = 30 * time.Second
 
 // RESTConfig resolves the connection to the API server: a kubeconfig file if one is named,
 // else the in-cluster service account.
@@ -49,7 +62,51 @@ func RESTConfig(o Options) (*rest.Config, error) {
 		cfg.Burst = o.Burst
 	}
 	cfg.UserAgent = "chaos-agent/" + version.Get().Version
+	rt := o.ResponseTimeout
+	if rt <= 0 {
+		rt = DefaultResponseTimeout
+	}
+	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper { return &responseTimeout{next: next, d: rt} })
 	return cfg, nil
+}
+
+// responseTimeout fails a request whose response headers do not arrive within d. The body (a
+// watch stream, a log) is not bounded.
+type responseTimeout struct {
+	next http.RoundTripper
+	d    time.Duration
+}
+
+func (t *responseTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(t.d, func() {
+		cancel(fmt.Errorf("no response from the API server within %s", t.d))
+	})
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	timer.Stop()
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && req.Context().Err() == nil && !strings.Contains(err.Error(), cause.Error()) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		cancel(nil)
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+// WrappedRoundTripper lets client-go see through the wrapper (debugging, cancellation).
+func (t *responseTimeout) WrappedRoundTripper() http.RoundTripper { return t.next }
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // Impersonate returns a copy of cfg that acts as the given service account, so that the API
@@ -147,9 +204,21 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 // ServiceAccountClients hands out clients that impersonate service accounts, built once per
 // service account.
 type ServiceAccountClients struct {
-	base *rest.Config
-	mu   sync.Mutex
-	bySA map[string]Clients
+	base       *rest.Config
+	namespaces []string // impersonation only here; empty: wherever RBAC allows
+	mu         sync.Mutex
+	bySA       map[string]Clients
+}
+
+// RestrictTo limits impersonation to service accounts of the given namespaces (the install's
+// chaos namespaces): any other is refused with a clear error before the API server's 403. An
+// empty list or "*" leaves it to RBAC. Call it before the first For.
+func (f *ServiceAccountClients) RestrictTo(namespaces []string) *ServiceAccountClients {
+	if slices.Contains(namespaces, "*") {
+		namespaces = nil
+	}
+	f.namespaces = namespaces
+	return f
 }
 
 // NewServiceAccountClients returns a factory of impersonating clients derived from base, whose
@@ -161,6 +230,10 @@ func NewServiceAccountClients(base *rest.Config) *ServiceAccountClients {
 
 // For returns clients acting as namespace/serviceAccount.
 func (f *ServiceAccountClients) For(namespace, serviceAccount string) (Clients, error) {
+	if len(f.namespaces) > 0 && !slices.Contains(f.namespaces, namespace) {
+		return Clients{}, fmt.Errorf("service account %s/%s: chaos service accounts are impersonated only in %s (the install's chaos namespaces: manifest --chaos-namespaces)",
+			namespace, serviceAccount, strings.Join(f.namespaces, ", "))
+	}
 	key := namespace + "/" + serviceAccount
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
@@ -36,5 +37,22 @@ func TestNewClientset(t *testing.T) {
 	}
 	if _, err := NewClientset(&rest.Config{Host: "https://127.0.0.1:6443", TLSClientConfig: rest.TLSClientConfig{CAFile: "/nonexistent/ca.crt"}}); err == nil {
 		t.Error("a missing CA file was accepted")
+	}
+}
+
+func TestServiceAccountClientsRestrictTo(t *testing.T) {
+	base := &rest.Config{Host: "https://127.0.0.1:6443"}
+	f := NewServiceAccountClients(base).RestrictTo([]string{"hce", "shop"})
+	if _, err := f.For("shop", "litmus-admin"); err != nil {
+		t.Fatalf("a named namespace: %v", err)
+	}
+	_, err := f.For("kube-system", "litmus-admin")
+	if err == nil || !strings.Contains(err.Error(), "only in hce, shop") {
+		t.Fatalf("another namespace: %v", err)
+	}
+	for _, open := range [][]string{nil, {"*"}} {
+		if _, err := NewServiceAccountClients(base).RestrictTo(open).For("anywhere", "sa"); err != nil {
+			t.Errorf("RestrictTo(%v): %v", open, err)
+		}
 	}
 }

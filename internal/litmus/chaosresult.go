@@ -41,6 +41,18 @@ type ChaosResultStatus struct {
 	// SkippedVictims is a chaos-agent extension (ignored by upstream
 	// tools): candidate pods that were deliberately not deleted, and why.
 	SkippedVictims []SkippedVictim `json:"skippedVictims,omitempty"`
+	// Omitted is a chaos-agent extension: how many entries [ChaosResultStatus.Bound] left out
+	// of the lists above (absent when none).
+	Omitted *OmittedEntries `json:"omitted,omitempty"`
+}
+
+// OmittedEntries counts the list entries a bounded ChaosResult status leaves out.
+type OmittedEntries struct {
+	Recoveries     int    `json:"recoveries,omitempty"`
+	SkippedVictims int    `json:"skippedVictims,omitempty"`
+	Targets        int    `json:"targets,omitempty"`
+	ProbeStatuses  int    `json:"probeStatuses,omitempty"`
+	Note           string `json:"note,omitempty"`
 }
 
 // ResultExperimentStatus is status.experimentStatus.

@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/chaos-agent/chaos-agent/internal/logging"
 )
 
 // Exit codes.
@@ -34,6 +37,15 @@ func usageError(err error) error { return &ExitError{Code: ExitUsage, Err: err} 
 type Env struct {
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
+	// Klog, when set, receives each command's logger: client-go's klog lines then go through it.
+	Klog *logging.KlogRouter
+}
+
+// routeKlog sends client-go's log lines through log when the environment has a router.
+func (e Env) routeKlog(log *zap.Logger) {
+	if e.Klog != nil {
+		e.Klog.Route(log)
+	}
 }
 
 // Execute runs the command line args and returns the process exit code.

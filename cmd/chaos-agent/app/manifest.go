@@ -22,6 +22,7 @@ type manifestFlags struct {
 	infraConfirmed, skipSSLVerify                                   bool
 	customTLSCert, image, argoImage, argoExecImage, version         string
 	nodeSelector, tolerations, chaosServiceAccounts                 string
+	chaosNamespaces                                                 string
 	httpProxy, httpsProxy, noProxy                                  string
 	startTime                                                       int64
 	crdsOnly, skipCRDs                                              bool
@@ -62,6 +63,12 @@ func newManifestCommand(env Env) *cobra.Command {
 				if err := manifests.Render(&buf, o); err != nil {
 					return err
 				}
+				o = o.WithDefaults()
+				if o.CreatesNamespace() {
+					fmt.Fprintf(env.Stderr, "chaos-agent manifest: the manifest creates Namespace %s, which the install then owns: deleting the install deletes it and everything in it\n", o.Namespace)
+				} else if o.Scope == config.ScopeCluster {
+					fmt.Fprintf(env.Stderr, "chaos-agent manifest: Namespace %s is not created (it must exist; it is never part of the install)\n", o.Namespace)
+				}
 			}
 			if f.output == "" || f.output == "-" {
 				_, err := env.Stdout.Write(buf.Bytes())
@@ -92,8 +99,9 @@ func newManifestCommand(env Env) *cobra.Command {
 	fs.StringVar(&f.nodeSelector, "node-selector", "", "node selector of the agent and the workflow-controller: key=value[,key=value...]")
 	fs.StringVar(&f.tolerations, "tolerations", "", `tolerations of the agent and the workflow-controller, as a JSON list of Kubernetes tolerations, e.g. '[{"key":"dedicated","operator":"Equal","value":"chaos","effect":"NoSchedule"}]'`)
 	fs.StringVar(&f.chaosServiceAccounts, "chaos-service-accounts", manifests.DefaultChaosServiceAccount, `service accounts the agent may impersonate to run faults (engines' chaosServiceAccount), comma-separated; "*" allows any`)
-	fs.StringVar(&f.httpProxy, "http-proxy", "", "HTTP_PROXY of the agent")
-	fs.StringVar(&f.httpsProxy, "https-proxy", "", "HTTPS_PROXY of the agent (the control-plane link)")
+	fs.StringVar(&f.chaosNamespaces, "chaos-namespaces", "", `namespaces where engines may run as their chaos service account (impersonated), comma-separated; default: the agent's namespace; in cluster scope each must exist; "*" allows every namespace`)
+	fs.StringVar(&f.httpProxy, "http-proxy", "", "HTTP_PROXY of the agent (a URL with credentials goes to the Secret chaos-agent-proxy)")
+	fs.StringVar(&f.httpsProxy, "https-proxy", "", "HTTPS_PROXY of the agent (the control-plane link; a URL with credentials goes to the Secret chaos-agent-proxy)")
 	fs.StringVar(&f.noProxy, "no-proxy", "", "NO_PROXY of the agent; must cover the Kubernetes API server (e.g. its service IP range and .svc)")
 	fs.BoolVar(&f.skipCRDs, "skip-crds", false, "leave the CRDs out of a cluster-scope manifest (they are managed separately)")
 	fs.BoolVar(&f.crdsOnly, "crds-only", false, "print only the CRDs (for an administrator, before a namespace-scoped install)")
@@ -151,6 +159,11 @@ func (f *manifestFlags) toOptions(cmd *cobra.Command) (manifests.Options, error)
 	for sa := range strings.SplitSeq(f.chaosServiceAccounts, ",") {
 		if sa = strings.TrimSpace(sa); sa != "" {
 			o.ChaosServiceAccounts = append(o.ChaosServiceAccounts, sa)
+		}
+	}
+	for ns := range strings.SplitSeq(f.chaosNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			o.ChaosNamespaces = append(o.ChaosNamespaces, ns)
 		}
 	}
 	return o, errors.Join(errs...)

@@ -141,3 +141,20 @@ func TestManifestInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestManifestSaysWhenItCreatesANamespace: cluster scope says on stderr whether the install will
+// own its namespace, and never renders kube-system as one.
+func TestManifestSaysWhenItCreatesANamespace(t *testing.T) {
+	code, out, stderr := run(t, []string{"manifest", "--scope", "cluster", "-n", "chaos", "--skip-crds"}, nil)
+	if code != ExitOK || !strings.Contains(stderr, "creates Namespace chaos") || !strings.Contains(out, "kind: Namespace") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	code, out, stderr = run(t, []string{"manifest", "--scope", "cluster", "-n", "kube-system", "--skip-crds"}, nil)
+	if code != ExitOK || strings.Contains(out, "kind: Namespace") || !strings.Contains(stderr, "is not created") {
+		t.Fatalf("kube-system: exit %d, stderr %q, Namespace rendered %v", code, stderr, strings.Contains(out, "kind: Namespace"))
+	}
+	code, _, stderr = run(t, []string{"manifest", "-n", "chaos"}, nil)
+	if code != ExitOK || stderr != "" {
+		t.Errorf("namespace scope: exit %d, stderr %q; want nothing said", code, stderr)
+	}
+}

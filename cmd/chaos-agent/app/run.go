@@ -49,7 +49,7 @@ func newRunCommand(env Env) *cobra.Command {
 	fl.StringVar(&f.junit, "junit", "", "write JUnit XML here (one test case per fault and per probe)")
 	fl.StringVarP(&f.output, "output", "o", f.output, "table or json")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "select and show victims without deleting; list the probes without running them")
-	fl.DurationVar(&f.timeout, "timeout", f.timeout, "stop the chaos after this long")
+	fl.DurationVar(&f.timeout, "timeout", f.timeout, "bound of the whole run, Workflow steps included: then the chaos is stopped and the run fails (0: none)")
 	return cmd
 }
 
@@ -63,6 +63,9 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	if f.minScore < 0 || f.minScore > 100 {
 		return usageError(fmt.Errorf("--min-score %v: want 0-100", f.minScore))
 	}
+	if f.timeout < 0 {
+		return usageError(fmt.Errorf("--timeout %s: must not be negative", f.timeout))
+	}
 	data, err := readFile(f.file)
 	if err != nil {
 		return usageError(err)
@@ -75,7 +78,8 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := kube.RESTConfig(kube.Options{Kubeconfig: f.kubeconfig})
+	env.routeKlog(log)
+	cfg, err := kube.RESTConfig(kube.Options{Kubeconfig: f.kubeconfig, ResponseTimeout: responseTimeout(f.timeout)})
 	if err != nil {
 		return err
 	}
@@ -93,9 +97,11 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	}
 	// On a user's own machine inline cmdProbes run as the user: allowed unless the policy says no.
 	pol := policy.NewSource(clients.Kube, policyNS, policy.ConfigMapName, policy.Defaults{AllowInlineCommands: true, Optional: true})
-	res, runErr := runner.Run(ctx, m, runner.Options{
-		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol,
-		DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
+	res, runErr := bounded(ctx, f.timeout, func(ctx context.Context) (*runner.Result, error) {
+		return runner.Run(ctx, m, runner.Options{
+			Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol,
+			DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
+		})
 	})
 	if res != nil {
 		if f.output == "json" {
@@ -121,9 +127,51 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	return nil
 }
 
+// stopBudget is how long after --timeout a run may take to stop its chaos and collect the
+// results before the command gives up on it.
+const stopBudget = 90 * time.Second
+
+// responseTimeout is the API response bound for a command with the given --timeout: at most the
+// default, and no more than the timeout itself.
+func responseTimeout(timeout time.Duration) time.Duration {
+	if timeout > 0 && timeout < kube.DefaultResponseTimeout {
+		return max(timeout, time.Second)
+	}
+	return kube.DefaultResponseTimeout
+}
+
+// bounded runs fn, and returns once it has, or once timeout plus stopBudget has passed — so that
+// no API server, however broken, keeps the command running past its --timeout (0: unbounded).
+func bounded[T any](ctx context.Context, timeout time.Duration, fn func(context.Context) (T, error)) (T, error) {
+	if timeout <= 0 {
+		return fn(ctx)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		v, err := fn(ctx)
+		done <- result{v, err}
+	}()
+	hard := time.NewTimer(timeout + stopBudget)
+	defer hard.Stop()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-hard.C:
+		var zero T
+		return zero, &ExitError{Code: ExitFailed, Err: fmt.Errorf("--timeout %s passed and the run did not stop within %s more", timeout, stopBudget)}
+	}
+}
+
 func newCheckCommand(env Env) *cobra.Command {
 	var file, kubeconfig, namespace, saveName string
 	var failOnVerdict bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "check -f engine.yaml",
 		Short: "Create one ChaosEngine and wait for it to finish (a drop-in for the Argo step's litmus-checker)",
@@ -132,6 +180,9 @@ func newCheckCommand(env Env) *cobra.Command {
 			"verdict, unless --fail-on-verdict: then any verdict but Pass exits 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if timeout < 0 {
+				return usageError(fmt.Errorf("--timeout %s: must not be negative", timeout))
+			}
 			data, err := readFile(file)
 			if err != nil {
 				return usageError(err)
@@ -140,7 +191,12 @@ func newCheckCommand(env Env) *cobra.Command {
 			if err != nil || len(m.Engines) != 1 {
 				return usageError(fmt.Errorf("%s: want exactly one ChaosEngine: %v", file, err))
 			}
-			cfg, err := kube.RESTConfig(kube.Options{Kubeconfig: kubeconfig})
+			log, err := logging.New(env.Stderr, "error", "console")
+			if err != nil {
+				return err
+			}
+			env.routeKlog(log)
+			cfg, err := kube.RESTConfig(kube.Options{Kubeconfig: kubeconfig, ResponseTimeout: responseTimeout(timeout)})
 			if err != nil {
 				return err
 			}
@@ -148,7 +204,12 @@ func newCheckCommand(env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			verdict, err := runner.Check(cmd.Context(), clients, m.Engines[0], env.Stdout, saveName)
+			verdict, err := bounded(cmd.Context(), timeout, func(ctx context.Context) (string, error) {
+				return runner.Check(ctx, clients, m.Engines[0], env.Stdout, saveName)
+			})
+			if errors.Is(err, context.DeadlineExceeded) {
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("--timeout %s passed: %w", timeout, err)}
+			}
 			if err != nil {
 				return err
 			}
@@ -163,6 +224,7 @@ func newCheckCommand(env Env) *cobra.Command {
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; empty: in-cluster")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace when the manifest names none")
 	cmd.Flags().BoolVar(&failOnVerdict, "fail-on-verdict", false, "exit 1 unless the verdict is Pass")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up (exit 1) when the engine has not finished after this long (0: wait as long as it takes)")
 	return cmd
 }
 

@@ -27,6 +27,7 @@ func newServeCommand(env Env) *cobra.Command {
 				return usageError(err)
 			}
 			defer func() { _ = log.Sync() }()
+			env.routeKlog(log) // client-go's own messages: the same JSON log
 			log.Info("chaos-agent starting", zap.String("config", cfg.String()))
 			return agent.New(cfg, log).Run(cmd.Context())
 		},
