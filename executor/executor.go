@@ -246,13 +246,14 @@ func (e *Executor) reconcile(ctx context.Context, key string) error {
 		}
 		return e.markStale(ctx, &engine, reason)
 	case state == litmus.EngineStateActive:
-		e.start(ctx, key, &engine)
+		e.start(ctx, key, &engine, litmus.EngineWarnings(obj.(*unstructured.Unstructured).Object))
 	}
 	return nil
 }
 
 // start launches an engine's run in its own goroutine.
-func (e *Executor) start(ctx context.Context, key string, engine *litmus.ChaosEngine) {
+// warnings name the engine's fields that are not honoured (reported when the run starts).
+func (e *Executor) start(ctx context.Context, key string, engine *litmus.ChaosEngine, warnings []string) {
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	r := &activeRun{uid: engine.UID, cancel: cancel, done: make(chan struct{})}
 	e.mu.Lock()
@@ -270,7 +271,7 @@ func (e *Executor) start(ctx context.Context, key string, engine *litmus.ChaosEn
 			}
 			e.mu.Unlock()
 		}()
-		e.runEngine(runCtx, engine)
+		e.runEngine(runCtx, engine, warnings)
 	}()
 }
 

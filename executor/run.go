@@ -27,7 +27,7 @@ type probeStop struct{ reason string }
 func (p *probeStop) Error() string { return "a probe with stopOnFailure failed: " + p.reason }
 
 // runEngine runs every experiment of an engine, in order, then closes the engine.
-func (e *Executor) runEngine(ctx context.Context, engine *litmus.ChaosEngine) {
+func (e *Executor) runEngine(ctx context.Context, engine *litmus.ChaosEngine, warnings []string) {
 	log := e.log.With(zap.String("engine", engine.Namespace+"/"+engine.Name))
 	runID := utilrand.String(6)
 	engineRef := objectRef{kind: litmus.KindChaosEngine, name: engine.Name, namespace: engine.Namespace, uid: engine.UID}
@@ -57,6 +57,10 @@ func (e *Executor) runEngine(ctx context.Context, engine *litmus.ChaosEngine) {
 	log.Info("engine run starting", zap.String("runID", runID), zap.Int("experiments", len(engine.Spec.Experiments)))
 	e.events.engine(ctx, engineRef, "", litmus.EventReasonChaosEngineInitialized, corev1.EventTypeNormal,
 		"Identifying app under test & launching "+experimentNames(engine))
+	if len(warnings) > 0 {
+		log.Warn("engine fields not honoured", zap.Strings("fields", warnings))
+		e.events.engine(ctx, engineRef, "", litmus.EventReasonUnsupported, corev1.EventTypeWarning, litmus.JoinWarnings(warnings))
+	}
 	if len(engine.Spec.Experiments) == 0 {
 		e.events.engine(ctx, engineRef, "", litmus.EventReasonChaosEngineCompleted, corev1.EventTypeWarning, "the engine names no experiment: nothing to run")
 	}
@@ -342,6 +346,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	}
 	e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonExperimentDependencyCheck, corev1.EventTypeNormal,
 		"Experiment resources validated for Chaos Experiment: "+x.Name)
+	e.warnUnread(ctx, log, engineRef, x.Name, chaosExp, x)
 
 	rnd := e.o.NewRand()
 	fault, err := poddelete.New(poddelete.Deps{
@@ -466,6 +471,20 @@ func (e *Executor) chaosExperiment(ctx context.Context, namespace, name string) 
 		return nil, litmus.NewError(litmus.ErrorCodeGeneric, "decode ChaosExperiment %s/%s: %w", namespace, name, err)
 	}
 	return &x, nil
+}
+
+// warnUnread reports, in the log and a Warning Event on the engine, the experiment variables
+// that pod-delete does not read (nothing is ignored silently).
+func (e *Executor) warnUnread(ctx context.Context, log *zap.Logger, engineRef objectRef, experiment string, x *litmus.ChaosExperiment, ee *litmus.EngineExperiment) {
+	var names []string
+	for _, v := range append(append([]corev1.EnvVar{}, x.Spec.Definition.Env...), ee.Spec.Components.Env...) {
+		names = append(names, v.Name)
+	}
+	if unread := litmus.UnknownEnv(names, poddelete.Reads); len(unread) > 0 {
+		msg := "pod-delete does not read " + strings.Join(unread, ", ") + ": ignored"
+		log.Warn(msg, zap.String("experiment", experiment))
+		e.events.engine(ctx, engineRef, experiment, litmus.EventReasonUnsupported, corev1.EventTypeWarning, msg)
+	}
 }
 
 // checkScope refuses targets outside a namespace-scoped agent's namespace.

@@ -234,3 +234,15 @@ func parseIntRange(v string) (lo, hi int, err error) {
 	}
 	return lo, hi, nil
 }
+
+// Reads reports whether pod-delete reads the environment variable name. The executor warns
+// about the others (KILL_COUNT, LIB, TARGET_CONTAINER of older ChaosHub charts, ...).
+func Reads(name string) bool {
+	switch name {
+	case "TOTAL_CHAOS_DURATION", "RAMP_TIME", "STATUS_CHECK_DELAY", "STATUS_CHECK_TIMEOUT", "FORCE", "DEFAULT_HEALTH_CHECK",
+		"PDB_AWARE", "DRY_RUN", "RANDOMNESS", "CHAOS_INTERVAL", "PODS_AFFECTED_PERC", "TARGET_PODS", "NODE_LABEL", "SEQUENCE",
+		"INSTANCE_ID":
+		return true
+	}
+	return false
+}
