@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -53,6 +54,9 @@ type Options struct {
 	NewRand func() *mrand.Rand
 	// ResyncPeriod of the informers; 0 means none.
 	ResyncPeriod time.Duration
+	// EngineSelector, if set, is a label selector: only the ChaosEngines it matches are run
+	// (`run` executes its own engines, never other engines of the namespaces it can see).
+	EngineSelector string
 }
 
 // Executor is the ChaosEngine controller.
@@ -111,7 +115,12 @@ func New(o Options) (*Executor, error) {
 	}
 	e := &Executor{o: o, log: o.Log, runs: map[string]*activeRun{}}
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace, nil)
-	e.engines = dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
+	engineFactory := dynFactory
+	if o.EngineSelector != "" {
+		engineFactory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace,
+			func(lo *metav1.ListOptions) { lo.LabelSelector = o.EngineSelector })
+	}
+	e.engines = engineFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
 	e.results = dynFactory.ForResource(litmus.ChaosResultGVR()).Informer()
 	e.targets = newTargetCaches(o.Kube, o.Namespace, o.ResyncPeriod)
 	for _, inf := range []cache.SharedIndexInformer{e.engines, e.results} {

@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/yaml"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -29,6 +30,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/internal/score"
+	"github.com/chaos-agent/chaos-agent/internal/wfvars"
 	"github.com/chaos-agent/chaos-agent/workflow"
 )
 
@@ -37,6 +39,8 @@ type Manifests struct {
 	Experiments []*litmus.ChaosExperiment
 	Engines     []*litmus.ChaosEngine
 	Workflows   []*wfv1.Workflow // chaos Workflows, run by the native workflow engine
+	// Warnings name what the file asks for that `run` does not honour (printed before the run).
+	Warnings []string
 }
 
 // Parse splits a multi-document YAML file into experiments and engines; anything else is an error.
@@ -51,13 +55,16 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 		case "":
 			continue
 		case litmus.KindChaosEngine:
-			var e litmus.ChaosEngine
-			if err := yaml.UnmarshalStrict(doc, &e); err != nil {
-				if err2 := yaml.Unmarshal(doc, &e); err2 != nil {
-					return nil, fmt.Errorf("document %d (ChaosEngine): %w", i+1, err2)
-				}
+			// A ChaosEngine outside a Workflow has no workflow variables to resolve: any {{ }}
+			// left would reach the API server (or the targets) verbatim.
+			if _, err := wfvars.Resolve(string(doc), wfvars.Vars{}, fmt.Sprintf("document %d (a ChaosEngine outside a Workflow, which has no workflow parameters)", i+1)); err != nil {
+				return nil, err
 			}
-			if e.Namespace == "" || strings.Contains(e.Namespace, "{{") {
+			var e litmus.ChaosEngine
+			if err := yaml.Unmarshal(doc, &e); err != nil {
+				return nil, fmt.Errorf("document %d (ChaosEngine): %w", i+1, err)
+			}
+			if e.Namespace == "" {
 				e.Namespace = defaultNamespace
 			}
 			m.Engines = append(m.Engines, &e)
@@ -70,20 +77,13 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 				x.Namespace = defaultNamespace
 			}
 			m.Experiments = append(m.Experiments, &x)
-		case "Workflow":
-			var wf wfv1.Workflow
-			if err := yaml.Unmarshal(doc, &wf); err != nil {
-				return nil, fmt.Errorf("document %d (Workflow): %w", i+1, err)
+		case "Workflow", "CronWorkflow":
+			wf, warnings, err := parseWorkflow(doc, tm.Kind, defaultNamespace)
+			if err != nil {
+				return nil, fmt.Errorf("document %d (%s %s): %w", i+1, tm.Kind, wf.Name, err)
 			}
-			if err := workflow.Validate(&wf); err != nil {
-				return nil, fmt.Errorf("document %d (Workflow %s): %w", i+1, wf.Name, err)
-			}
-			if wf.Namespace == "" {
-				wf.Namespace = defaultNamespace
-			}
-			m.Workflows = append(m.Workflows, &wf)
-		case "CronWorkflow":
-			return nil, fmt.Errorf("document %d is a CronWorkflow: run its workflowSpec as a Workflow", i+1)
+			m.Workflows = append(m.Workflows, wf)
+			m.Warnings = append(m.Warnings, warnings...)
 		default:
 			return nil, fmt.Errorf("document %d: kind %q is not a ChaosEngine or ChaosExperiment", i+1, tm.Kind)
 		}
@@ -92,6 +92,64 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 		return nil, errors.New("no ChaosEngine or Workflow in the file")
 	}
 	return m, nil
+}
+
+// parseWorkflow reads a Workflow, or a CronWorkflow as the one Workflow it would spawn (`run`
+// runs it once, now), resolves its metadata and checks that every variable its steps use
+// resolves.
+func parseWorkflow(doc []byte, kind, defaultNamespace string) (*wfv1.Workflow, []string, error) {
+	wf := &wfv1.Workflow{}
+	var warnings []string
+	if kind == "CronWorkflow" {
+		var cwf wfv1.CronWorkflow
+		if err := yaml.Unmarshal(doc, &cwf); err != nil {
+			return wf, nil, err
+		}
+		wf.Name, wf.Namespace, wf.Spec = cwf.Name, cwf.Namespace, cwf.Spec.WorkflowSpec
+		wf.Labels = map[string]string{}
+		for _, src := range []map[string]string{cwf.Labels, workflowMetadataLabels(cwf.Spec.WorkflowMetadata)} {
+			for k, v := range src {
+				wf.Labels[k] = v
+			}
+		}
+		if cwf.Spec.WorkflowMetadata != nil {
+			wf.Annotations = cwf.Spec.WorkflowMetadata.Annotations
+		}
+		warnings = append(warnings, fmt.Sprintf("CronWorkflow %s: run runs its workflowSpec once, now; spec.schedule %q and the other cron settings are ignored",
+			cwf.Name, strings.Join(append([]string{cwf.Spec.Schedule}, cwf.Spec.Schedules...), ",")))
+	} else if err := yaml.Unmarshal(doc, wf); err != nil {
+		return wf, nil, err
+	}
+	if err := workflow.Validate(wf); err != nil {
+		return wf, nil, err
+	}
+	if wf.Namespace == "" {
+		wf.Namespace = defaultNamespace
+	}
+	now := time.Now()
+	if err := wfvars.ResolveWorkflowMeta(wf, now); err != nil {
+		return wf, nil, err
+	}
+	meta := wf.ObjectMeta.DeepCopy()
+	meta.CreationTimestamp = metav1.NewTime(now)
+	vars, err := wfvars.ForWorkflow(meta, &wf.Spec)
+	if err != nil {
+		return wf, nil, err
+	}
+	if err := wfvars.CheckTemplates(&wf.Spec, vars); err != nil {
+		return wf, nil, err
+	}
+	for _, w := range workflow.Ignored(&wf.Spec) {
+		warnings = append(warnings, "Workflow "+wf.Name+": "+w)
+	}
+	return wf, warnings, nil
+}
+
+func workflowMetadataLabels(m *metav1.ObjectMeta) map[string]string {
+	if m == nil {
+		return nil
+	}
+	return m.Labels
 }
 
 func splitYAML(data []byte) [][]byte {
@@ -110,10 +168,13 @@ type Options struct {
 	Argo    argoclient.Interface // for Workflow manifests
 	// Impersonating builds clients for chaos service accounts (executor.ClientFactory).
 	Impersonating executor.ClientFactory
-	Probes        executor.ProbeRunner
-	DryRun        bool          // DRY_RUN=true for every experiment; probes are listed, not run
-	Timeout       time.Duration // overall bound (0: none)
-	Progress      io.Writer     // one line per event
+	// Access answers whether the user may do something (SelfSubjectAccessReview); it decides
+	// whether `run` can watch every namespace (nil: assumed yes). See Scope.
+	Access   AccessChecker
+	Probes   executor.ProbeRunner
+	DryRun   bool          // DRY_RUN=true for every experiment; probes are listed, not run
+	Timeout  time.Duration // overall bound (0: none)
+	Progress io.Writer     // one line per event
 	// TTY adds a status line, redrawn in place, under the event lines (Progress is a terminal).
 	TTY bool
 	Log *zap.Logger
@@ -159,21 +220,17 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 	}
 	o.Progress = &lockedWriter{w: o.Progress} // several goroutines report progress
 	start := time.Now()
-	namespaces := map[string]bool{}
-	for _, e := range m.Engines {
-		namespaces[e.Namespace] = true
+	for _, w := range m.Warnings {
+		fmt.Fprintf(o.Progress, "warning: %s\n", w)
 	}
-	for _, wf := range m.Workflows {
-		namespaces[workflowNamespace(wf)] = true
-	}
-	scope := ""
-	if len(namespaces) == 1 {
-		for ns := range namespaces {
-			scope = ns
-		}
+	runID := strings.ToLower(utilrand.String(8))
+	scope, err := Scope(ctx, o.Access, m)
+	if err != nil {
+		return nil, err
 	}
 	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic,
-		Clients: o.Impersonating, Probes: o.Probes, Log: o.Log.Named("executor"), Identity: "chaos-agent-run"})
+		Clients: o.Impersonating, Probes: o.Probes, Log: o.Log.Named("executor"), Identity: "chaos-agent-run",
+		EngineSelector: RunLabel + "=" + runID})
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +263,10 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		}
 		e.Spec.EngineState = litmus.EngineStateActive
 		e.Status = litmus.ChaosEngineStatus{}
+		if e.Labels == nil {
+			e.Labels = map[string]string{}
+		}
+		e.Labels[RunLabel] = runID
 		u, err := litmus.ToUnstructured(e)
 		if err != nil {
 			return nil, err
@@ -225,7 +286,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		if o.Argo == nil {
 			return nil, errors.New("Workflow manifests need an Argo client")
 		}
-		faults, err := runWorkflows(ctx, m.Workflows, o, start)
+		faults, err := runWorkflows(ctx, m.Workflows, o, start, map[string]string{RunLabel: runID})
 		if err != nil {
 			return nil, err
 		}
@@ -411,7 +472,7 @@ func workflowNamespace(wf *wfv1.Workflow) string {
 // runWorkflows creates each Workflow, drives it with the native engine while streaming the
 // chaos events of its namespace, and returns the results of the faults its steps ran (weights
 // from the step templates' weight labels).
-func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start time.Time) ([]FaultResult, error) {
+func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start time.Time, engineLabels map[string]string) ([]FaultResult, error) {
 	var mu sync.Mutex
 	var out []FaultResult
 	weights := map[string]string{} // by ChaosEngine generateName / name
@@ -431,7 +492,8 @@ func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start ti
 			}
 		}
 	}
-	eng := &workflow.Engine{Argo: o.Argo, Dynamic: o.Clients.Dynamic, Log: o.Log.Named("workflow"),
+	eng := &workflow.Engine{Argo: o.Argo, Dynamic: o.Clients.Dynamic, Log: o.Log.Named("workflow"), EngineLabels: engineLabels,
+		OnWarning: func(w string) { fmt.Fprintf(o.Progress, "warning: %s\n", w) },
 		OnFault: func(en *litmus.ChaosEngine) {
 			f := faultResult(context.WithoutCancel(ctx), o.Clients, en, time.Since(start))
 			w, ok := weights[en.GenerateName]

@@ -11,6 +11,7 @@ import (
 	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	authorizationv1 "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/agent"
@@ -84,8 +85,12 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	authz, err := authorizationv1.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	res, runErr := runner.Run(ctx, m, runner.Options{
-		Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: agent.NewProbeRunner(clock.RealClock{}, log),
+		Clients: clients, Argo: argo, Access: authz.SelfSubjectAccessReviews(), Impersonating: kube.NewServiceAccountClients(cfg), Probes: agent.NewProbeRunner(clock.RealClock{}, log),
 		DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
 	})
 	if res != nil {
