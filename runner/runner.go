@@ -67,6 +67,9 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 			if e.Namespace == "" {
 				e.Namespace = defaultNamespace
 			}
+			if err := checkProbeRefs(&e); err != nil {
+				return nil, fmt.Errorf("document %d (ChaosEngine %s): %w", i+1, nameOf(&e), err)
+			}
 			m.Engines = append(m.Engines, &e)
 		case litmus.KindChaosExperiment:
 			var x litmus.ChaosExperiment
@@ -126,6 +129,13 @@ func parseWorkflow(doc []byte, kind, defaultNamespace string) (*wfv1.Workflow, [
 	if wf.Namespace == "" {
 		wf.Namespace = defaultNamespace
 	}
+	// The native engine keeps the Workflow object with its engines, in the admin-mode namespace
+	// the user chose by parameter: a downloaded file's metadata.namespace (ChaosHub: litmus)
+	// need not exist.
+	if ns := workflowNamespace(wf); ns != wf.Namespace && !strings.Contains(ns, "{{") {
+		warnings = append(warnings, fmt.Sprintf("Workflow %s: kept in namespace %s (parameter adminModeNamespace), not %s (metadata.namespace)", wf.Name, ns, wf.Namespace))
+		wf.Namespace = ns
+	}
 	now := time.Now()
 	if err := wfvars.ResolveWorkflowMeta(wf, now); err != nil {
 		return wf, nil, err
@@ -139,10 +149,29 @@ func parseWorkflow(doc []byte, kind, defaultNamespace string) (*wfv1.Workflow, [
 	if err := wfvars.CheckTemplates(&wf.Spec, vars); err != nil {
 		return wf, nil, err
 	}
+	for _, e := range workflowEngines(wf) {
+		if err := checkProbeRefs(e); err != nil {
+			return wf, nil, fmt.Errorf("ChaosEngine %s: %w", nameOf(e), err)
+		}
+	}
 	for _, w := range workflow.Ignored(&wf.Spec) {
 		warnings = append(warnings, "Workflow "+wf.Name+": "+w)
 	}
 	return wf, warnings, nil
+}
+
+// checkProbeRefs refuses an engine whose probeRef annotation names probes it does not carry:
+// they are stored in ChaosCenter, and `run` has no control plane to expand them.
+func checkProbeRefs(e *litmus.ChaosEngine) error {
+	missing, err := litmus.UnexpandedProbeRefs(e)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("annotation %s names probe(s) %s, stored in ChaosCenter: run has no control plane to fetch them from; "+
+			"add them under spec.experiments[].spec.probe (ChaosCenter does so when it sends a run)", litmus.AnnotationProbeRef, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func workflowMetadataLabels(m *metav1.ObjectMeta) map[string]string {

@@ -1,7 +1,9 @@
 package litmus
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -45,6 +47,36 @@ func EngineWarnings(obj map[string]any) []string {
 			continue
 		}
 		out = append(out, fmt.Sprintf("spec.%s is not a ChaosEngine field chaos-agent knows; it is ignored", k))
+	}
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		var e ChaosEngine
+		if ann, ok := md["annotations"].(map[string]any); ok {
+			e.Annotations = map[string]string{}
+			for k, v := range ann {
+				e.Annotations[k], _ = v.(string)
+			}
+		}
+		exps, _ := spec["experiments"].([]any)
+		for _, x := range exps {
+			xm, _ := x.(map[string]any)
+			xs, _ := xm["spec"].(map[string]any)
+			probes, _ := xs["probe"].([]any)
+			var ee EngineExperiment
+			for _, p := range probes {
+				pm, _ := p.(map[string]any)
+				name, _ := pm["name"].(string)
+				ee.Spec.Probe = append(ee.Spec.Probe, Probe{Name: name})
+			}
+			e.Spec.Experiments = append(e.Spec.Experiments, ee)
+		}
+		missing, err := UnexpandedProbeRefs(&e)
+		switch {
+		case err != nil:
+			out = append(out, "metadata.annotations."+AnnotationProbeRef+" is ignored: "+err.Error())
+		case len(missing) > 0:
+			out = append(out, fmt.Sprintf("metadata.annotations.%s names probe(s) %s that are not in spec.experiments[].spec.probe: "+
+				"they are stored in ChaosCenter, which expands them when it sends a run; they are not run", AnnotationProbeRef, strings.Join(missing, ", ")))
+		}
 	}
 	exps, _ := spec["experiments"].([]any)
 	for i, x := range exps {
@@ -106,3 +138,74 @@ func UnknownEnv(names []string, known func(string) bool) []string {
 
 // JoinWarnings is the one-line form of warnings for an Event message.
 func JoinWarnings(w []string) string { return strings.Join(w, "; ") }
+
+// AnnotationProbeRef is ChaosCenter's annotation naming the stored probes of a ChaosEngine:
+// JSON [{"name": ..., "mode": ...}]. The control plane expands it into
+// spec.experiments[].spec.probe before it sends a run.
+const AnnotationProbeRef = "probeRef"
+
+// ProbeRef is an entry of the probeRef annotation.
+type ProbeRef struct {
+	Name string    `json:"name"`
+	Mode ProbeMode `json:"mode"`
+}
+
+// ProbeRefs reads the probeRef annotation (nil without it).
+func ProbeRefs(annotations map[string]string) ([]ProbeRef, error) {
+	v := strings.TrimSpace(annotations[AnnotationProbeRef])
+	if v == "" {
+		return nil, nil
+	}
+	var refs []ProbeRef
+	if err := json.Unmarshal([]byte(v), &refs); err != nil {
+		return nil, fmt.Errorf("annotation %s: %w", AnnotationProbeRef, err)
+	}
+	return refs, nil
+}
+
+// UnexpandedProbeRefs names the probes the engine's probeRef annotation references that are not
+// in any spec.experiments[].spec.probe: probes stored in ChaosCenter that nobody expanded.
+func UnexpandedProbeRefs(e *ChaosEngine) ([]string, error) {
+	refs, err := ProbeRefs(e.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, x := range e.Spec.Experiments {
+		for _, p := range x.Spec.Probe {
+			have[p.Name] = true
+		}
+	}
+	var out []string
+	for _, r := range refs {
+		if !have[r.Name] {
+			out = append(out, r.Name)
+		}
+	}
+	return out, nil
+}
+
+// ExpandProbeRefs does what the control plane does before it sends a run: the probes the
+// probeRef annotation names, taken from stored (by name), are added with the referenced mode to
+// the probes of every experiment of the engine that lacks them. A reference to a probe that is
+// not stored is an error naming it.
+func ExpandProbeRefs(e *ChaosEngine, stored map[string]Probe) error {
+	refs, err := ProbeRefs(e.Annotations)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		p, ok := stored[r.Name]
+		if !ok {
+			return fmt.Errorf("annotation %s names probe %q, which is not stored", AnnotationProbeRef, r.Name)
+		}
+		p.Mode = r.Mode
+		for i := range e.Spec.Experiments {
+			x := &e.Spec.Experiments[i]
+			if !slices.ContainsFunc(x.Spec.Probe, func(q Probe) bool { return q.Name == r.Name }) {
+				x.Spec.Probe = append(x.Spec.Probe, p)
+			}
+		}
+	}
+	return nil
+}
