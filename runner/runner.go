@@ -70,6 +70,7 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 			if err := checkProbeRefs(&e); err != nil {
 				return nil, fmt.Errorf("document %d (ChaosEngine %s): %w", i+1, nameOf(&e), err)
 			}
+			m.Warnings = append(m.Warnings, engineWarnings(doc, nameOf(&e))...)
 			m.Engines = append(m.Engines, &e)
 		case litmus.KindChaosExperiment:
 			var x litmus.ChaosExperiment
@@ -158,6 +159,20 @@ func parseWorkflow(doc []byte, kind, defaultNamespace string) (*wfv1.Workflow, [
 		warnings = append(warnings, "Workflow "+wf.Name+": "+w)
 	}
 	return wf, warnings, nil
+}
+
+// engineWarnings names what a ChaosEngine document asks for that chaos-agent does not honour
+// (fields unknown to the typed engine never reach the cluster, so they are named here).
+func engineWarnings(doc []byte, name string) []string {
+	var raw map[string]any
+	if yaml.Unmarshal(doc, &raw) != nil {
+		return nil
+	}
+	var out []string
+	for _, w := range litmus.EngineWarnings(raw) {
+		out = append(out, "ChaosEngine "+name+": "+w)
+	}
+	return out
 }
 
 // checkProbeRefs refuses an engine whose probeRef annotation names probes it does not carry:

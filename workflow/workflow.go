@@ -423,6 +423,12 @@ func (r *run) fault(ctx context.Context, inputs *wfv1.Inputs) (string, error) {
 	if err := yaml.Unmarshal([]byte(inputs.Artifacts[0].Raw.Data), &en); err != nil {
 		return "", fmt.Errorf("ChaosEngine: %w", err)
 	}
+	var raw map[string]any
+	if yaml.Unmarshal([]byte(inputs.Artifacts[0].Raw.Data), &raw) == nil {
+		for _, w := range litmus.EngineWarnings(raw) {
+			r.e.warn(r.log, "ChaosEngine "+en.Name+en.GenerateName+": "+w)
+		}
+	}
 	if en.Namespace == "" {
 		en.Namespace = r.namespace()
 	}
