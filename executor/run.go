@@ -473,15 +473,19 @@ func (e *Executor) chaosExperiment(ctx context.Context, namespace, name string) 
 	return &x, nil
 }
 
-// warnUnread reports, in the log and a Warning Event on the engine, the experiment variables
-// that pod-delete does not read (nothing is ignored silently).
+// warnUnread reports, in the log and a Warning Event on the engine, the ChaosExperiment fields
+// and the experiment variables that pod-delete does not honour (nothing is ignored silently).
 func (e *Executor) warnUnread(ctx context.Context, log *zap.Logger, engineRef objectRef, experiment string, x *litmus.ChaosExperiment, ee *litmus.EngineExperiment) {
 	var names []string
 	for _, v := range append(append([]corev1.EnvVar{}, x.Spec.Definition.Env...), ee.Spec.Components.Env...) {
 		names = append(names, v.Name)
 	}
+	warnings := litmus.ExperimentWarnings(x)
 	if unread := litmus.UnknownEnv(names, poddelete.Reads); len(unread) > 0 {
-		msg := "pod-delete does not read " + strings.Join(unread, ", ") + ": ignored"
+		warnings = append(warnings, "pod-delete does not read "+strings.Join(unread, ", ")+": ignored")
+	}
+	if len(warnings) > 0 {
+		msg := litmus.JoinWarnings(warnings)
 		log.Warn(msg, zap.String("experiment", experiment))
 		e.events.engine(ctx, engineRef, experiment, litmus.EventReasonUnsupported, corev1.EventTypeWarning, msg)
 	}

@@ -209,3 +209,24 @@ func ExpandProbeRefs(e *ChaosEngine, stored map[string]Probe) error {
 	}
 	return nil
 }
+
+// ExperimentWarnings names the spec.definition fields of a ChaosExperiment that would shape the
+// experiment pod, which chaos-agent does not create (it runs the fault in-process). image,
+// command, args, permissions and scope are not named: every ChaosHub experiment carries them,
+// and what they mean (run pod-delete with these rights) is what chaos-agent does.
+func ExperimentWarnings(x *ChaosExperiment) []string {
+	d := x.Spec.Definition
+	var out []string
+	add := func(set bool, field string) {
+		if set {
+			out = append(out, "ChaosExperiment "+x.Name+": spec.definition."+field+" is ignored: chaos-agent creates no experiment pod")
+		}
+	}
+	add(len(d.ConfigMaps) > 0, "configMaps")
+	add(len(d.Secrets) > 0, "secrets")
+	add(len(d.HostFileVolumes) > 0, "hostFileVolumes")
+	add(len(d.ExperimentAnnotations) > 0, "experimentAnnotations")
+	add(d.SecurityContext.PodSecurityContext != nil || d.SecurityContext.ContainerSecurityContext != nil, "securityContext")
+	add(d.HostPID, "hostPID")
+	return out
+}

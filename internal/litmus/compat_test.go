@@ -41,6 +41,16 @@ func TestEngineWarnings(t *testing.T) {
 			}
 		})
 	}
+	x := &ChaosExperiment{}
+	x.Name = "pod-delete"
+	x.Spec.Definition.HostPID = true
+	x.Spec.Definition.Secrets = []SecretVolume{{Name: "s"}}
+	if got := strings.Join(ExperimentWarnings(x), "\n"); !strings.Contains(got, "spec.definition.secrets is ignored") || !strings.Contains(got, "spec.definition.hostPID is ignored") {
+		t.Errorf("ExperimentWarnings = %q", got)
+	}
+	if got := ExperimentWarnings(&ChaosExperiment{}); len(got) != 0 {
+		t.Errorf("empty definition: %q", got)
+	}
 	if got := UnknownEnv([]string{"FORCE", "KILL_COUNT", "LIB", "KILL_COUNT"}, func(n string) bool { return n == "FORCE" }); strings.Join(got, ",") != "KILL_COUNT,LIB" {
 		t.Errorf("UnknownEnv = %v", got)
 	}
