@@ -12,16 +12,18 @@ import (
 // EngineWarnings and docs/compatibility.md.
 var engineSpecHonoured = map[string]bool{
 	"appinfo": true, "selectors": true, "engineState": true, "chaosServiceAccount": true, "defaultHealthCheck": true,
-	"auxiliaryAppInfo": true, "terminationGracePeriodSeconds": true, "experiments": true,
+	"auxiliaryAppInfo": true, "experiments": true,
 }
 
 // engineSpecIgnored are upstream fields that shape the runner pod or the experiment Job, which
 // chaos-agent does not create (it runs experiments in-process), with the reason.
 var engineSpecIgnored = map[string]string{
 	"jobCleanUpPolicy": "chaos-agent creates no experiment Job to clean up",
-	"components":       "chaos-agent creates no runner pod or sidecar (components.runner, components.sidecar)",
-	"annotationCheck":  "a Litmus 1.x/2.x field that Litmus 3 dropped too: targets are not filtered by the litmuschaos.io/chaos annotation",
-	"monitoring":       "a Litmus 1.x field: metrics come from chaos-agent's own exporter",
+	"terminationGracePeriodSeconds": "it is the experiment pod's grace period upstream, and chaos-agent creates no experiment pod " +
+		"(victims are deleted with their own grace period, or 0 with FORCE=true)",
+	"components":      "chaos-agent creates no runner pod or sidecar (components.runner, components.sidecar)",
+	"annotationCheck": "a Litmus 1.x/2.x field that Litmus 3 dropped too: targets are not filtered by the litmuschaos.io/chaos annotation",
+	"monitoring":      "a Litmus 1.x field: metrics come from chaos-agent's own exporter",
 }
 
 // experimentComponentsIgnored are spec.experiments[].spec.components fields that shape the
