@@ -22,7 +22,7 @@ const HubAppNamespace = "kube-system"
 
 // Setup prepares a chaos namespace and an application namespace for the corpus, as a cluster
 // admin would: the chaos service account litmus-admin in chaosNS, allowed to delete pods in
-// appNS and in kube-system; Deployments cart and front (2 replicas each) in appNS; the
+// appNS and in kube-system; Deployments cart, front, web and api (2 replicas each) in appNS; the
 // ChaosHub target (a kube-proxy DaemonSet on the kwok nodes in kube-system, shared by the tests
 // and left in place); and, with installExperiment, the pod-delete ChaosExperiment in chaosNS.
 func Setup(t *testing.T, c *testcluster.Cluster, chaosNS, appNS string, installExperiment bool) {
@@ -52,7 +52,7 @@ func Setup(t *testing.T, c *testcluster.Cluster, chaosNS, appNS string, installE
 			})
 		}
 	}
-	for _, d := range []string{"cart", "front"} {
+	for _, d := range []string{"cart", "front", "web", "api"} {
 		if _, err := c.Client.AppsV1().Deployments(appNS).Create(ctx, testcluster.Deployment(appNS, d, 2), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func Setup(t *testing.T, c *testcluster.Cluster, chaosNS, appNS string, installE
 		t.Fatal(err)
 	}
 	testcluster.Eventually(t, 60*time.Second, "application pods ready", func(ctx context.Context) (bool, error) {
-		for _, sel := range []struct{ ns, label string }{{appNS, "app=cart"}, {appNS, "app=front"}, {HubAppNamespace, "k8s-app=kube-proxy"}} {
+		for _, sel := range []struct{ ns, label string }{{appNS, "app=cart"}, {appNS, "app=front"}, {appNS, "app=web"}, {appNS, "app=api"}, {HubAppNamespace, "k8s-app=kube-proxy"}} {
 			pods, err := c.Client.CoreV1().Pods(sel.ns).List(ctx, metav1.ListOptions{LabelSelector: sel.label})
 			if err != nil {
 				return false, err
