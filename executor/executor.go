@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -63,6 +64,9 @@ type Options struct {
 	ClaimLease time.Duration
 	// ResyncPeriod of the informers; 0 means none.
 	ResyncPeriod time.Duration
+	// EngineSelector, if set, is a label selector: only the ChaosEngines it matches are run
+	// (`run` executes its own engines, never other engines of the namespaces it can see).
+	EngineSelector string
 }
 
 // Executor is the ChaosEngine controller.
@@ -125,7 +129,12 @@ func New(o Options) (*Executor, error) {
 	}
 	e := &Executor{o: o, instance: utilrand.String(8), log: o.Log, runs: map[string]*activeRun{}}
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace, nil)
-	e.engines = dynFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
+	engineFactory := dynFactory
+	if o.EngineSelector != "" {
+		engineFactory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(o.Dynamic, o.ResyncPeriod, o.Namespace,
+			func(lo *metav1.ListOptions) { lo.LabelSelector = o.EngineSelector })
+	}
+	e.engines = engineFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
 	e.results = dynFactory.ForResource(litmus.ChaosResultGVR()).Informer()
 	e.targets = newTargetCaches(o.Kube, o.Namespace, o.ResyncPeriod)
 	for _, inf := range []cache.SharedIndexInformer{e.engines, e.results} {
@@ -267,13 +276,14 @@ func (e *Executor) reconcile(ctx context.Context, key string) error {
 		}
 		return e.markStale(ctx, &engine, reason)
 	case state == litmus.EngineStateActive:
-		e.start(ctx, key, &engine)
+		e.start(ctx, key, &engine, litmus.EngineWarnings(obj.(*unstructured.Unstructured).Object))
 	}
 	return nil
 }
 
 // start launches an engine's run in its own goroutine.
-func (e *Executor) start(ctx context.Context, key string, engine *litmus.ChaosEngine) {
+// warnings name the engine's fields that are not honoured (reported when the run starts).
+func (e *Executor) start(ctx context.Context, key string, engine *litmus.ChaosEngine, warnings []string) {
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	r := &activeRun{uid: engine.UID, cancel: cancel, done: make(chan struct{})}
 	e.mu.Lock()
@@ -291,7 +301,7 @@ func (e *Executor) start(ctx context.Context, key string, engine *litmus.ChaosEn
 			}
 			e.mu.Unlock()
 		}()
-		e.runEngine(runCtx, engine)
+		e.runEngine(runCtx, engine, warnings)
 	}()
 }
 

@@ -162,6 +162,7 @@ func NewFault(kind FaultKind, d FaultDeps, vars map[string]string) (Fault, Param
 	env := litmus.NewEnv(vars)
 	p := ParseParams(env, kind.Defaults)
 	f, err := kind.New(d, p, env)
+	p.read = env.Read
 	if perr := env.Err(kind.Name); perr != nil {
 		return nil, p, perr
 	}

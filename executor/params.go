@@ -21,7 +21,13 @@ type Params struct {
 	StatusCheckDelay   time.Duration // STATUS_CHECK_DELAY: poll period of health checks
 	StatusCheckTimeout time.Duration // STATUS_CHECK_TIMEOUT: budget of one health check
 	DryRun             bool          // DRY_RUN: select and report victims, inject nothing
+
+	read func(string) bool // set by NewFault: the variables the generic parser and the fault looked up
 }
+
+// Reads reports whether the generic parser or the fault looked variable name up: the others are
+// not honoured, and the executor names them in a warning rather than ignore them silently.
+func (p Params) Reads(name string) bool { return p.read != nil && p.read(name) }
 
 // Interval is CHAOS_INTERVAL: a fixed pause or a range picked uniformly at random each time.
 type Interval struct {

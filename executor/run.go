@@ -25,7 +25,7 @@ type probeStop struct{ reason string }
 func (p *probeStop) Error() string { return "a probe with stopOnFailure failed: " + p.reason }
 
 // runEngine runs every experiment of an engine, in order, then closes the engine.
-func (e *Executor) runEngine(ctx context.Context, engine *litmus.ChaosEngine) {
+func (e *Executor) runEngine(ctx context.Context, engine *litmus.ChaosEngine, warnings []string) {
 	log := e.log.With(zap.String("engine", engine.Namespace+"/"+engine.Name))
 	runID := utilrand.String(6)
 	engineRef := objectRef{kind: litmus.KindChaosEngine, name: engine.Name, namespace: engine.Namespace, uid: engine.UID}
@@ -69,6 +69,10 @@ func (e *Executor) runEngine(ctx context.Context, engine *litmus.ChaosEngine) {
 	log.Info("engine run starting", zap.String("runID", runID), zap.Int("experiments", len(engine.Spec.Experiments)))
 	e.events.engine(ctx, engineRef, "", litmus.EventReasonChaosEngineInitialized, corev1.EventTypeNormal,
 		"Identifying app under test & launching "+experimentNames(engine))
+	if len(warnings) > 0 {
+		log.Warn("engine fields not honoured", zap.Strings("fields", warnings))
+		e.events.engine(ctx, engineRef, "", litmus.EventReasonUnsupported, corev1.EventTypeWarning, litmus.JoinWarnings(warnings))
+	}
 	if len(engine.Spec.Experiments) == 0 {
 		e.events.engine(ctx, engineRef, "", litmus.EventReasonChaosEngineCompleted, corev1.EventTypeWarning, "the engine names no experiment: nothing to run")
 	}
@@ -360,7 +364,6 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	}
 	e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonExperimentDependencyCheck, corev1.EventTypeNormal,
 		"Experiment resources validated for Chaos Experiment: "+x.Name)
-
 	rnd := e.o.NewRand()
 	fault, p, err := NewFault(kind, FaultDeps{
 		Client: clients.Kube, Selector: target.NewSelector(e.targets.listers, rnd), Entries: entries, DefaultNamespace: engine.Namespace,
@@ -370,6 +373,7 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 		e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonEnvParseError, corev1.EventTypeWarning, err.Error())
 		return end(err), nil
 	}
+	e.warnUnread(ctx, log, engineRef, kind.Name, chaosExp, x, p)
 	rec.dryRun = p.DryRun
 
 	if len(x.Spec.Probe) > 0 {
@@ -492,6 +496,27 @@ func (e *Executor) chaosExperiment(ctx context.Context, namespace, name string) 
 		return nil, litmus.NewError(litmus.ErrorCodeGeneric, "decode ChaosExperiment %s/%s: %w", namespace, name, err)
 	}
 	return &x, nil
+}
+
+// warnUnread reports, in the log and a Warning Event on the engine, the ChaosExperiment fields
+// and the experiment variables that the fault does not honour (nothing is ignored silently).
+// INSTANCE_ID is the executor's own (the ChaosResult's name).
+func (e *Executor) warnUnread(ctx context.Context, log *zap.Logger, engineRef objectRef, fault string, x *litmus.ChaosExperiment, ee *litmus.EngineExperiment, p Params) {
+	experiment := ee.Name
+	var names []string
+	for _, v := range append(append([]corev1.EnvVar{}, x.Spec.Definition.Env...), ee.Spec.Components.Env...) {
+		names = append(names, v.Name)
+	}
+	warnings := litmus.ExperimentWarnings(x)
+	reads := func(name string) bool { return name == litmus.EnvInstanceID || p.Reads(name) }
+	if unread := litmus.UnknownEnv(names, reads); len(unread) > 0 {
+		warnings = append(warnings, fault+" does not read "+strings.Join(unread, ", ")+": ignored")
+	}
+	if len(warnings) > 0 {
+		msg := litmus.JoinWarnings(warnings)
+		log.Warn(msg, zap.String("experiment", experiment))
+		e.events.engine(ctx, engineRef, experiment, litmus.EventReasonUnsupported, corev1.EventTypeWarning, msg)
+	}
 }
 
 // checkScope refuses targets outside a namespace-scoped agent's namespace.

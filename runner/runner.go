@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/yaml"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -31,6 +32,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 	"github.com/chaos-agent/chaos-agent/internal/score"
+	"github.com/chaos-agent/chaos-agent/internal/wfvars"
 	"github.com/chaos-agent/chaos-agent/workflow"
 )
 
@@ -39,6 +41,8 @@ type Manifests struct {
 	Experiments []*litmus.ChaosExperiment
 	Engines     []*litmus.ChaosEngine
 	Workflows   []*wfv1.Workflow // chaos Workflows, run by the native workflow engine
+	// Warnings name what the file asks for that `run` does not honour (printed before the run).
+	Warnings []string
 }
 
 // Parse splits a multi-document YAML file into experiments and engines; anything else is an error.
@@ -53,15 +57,22 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 		case "":
 			continue
 		case litmus.KindChaosEngine:
-			var e litmus.ChaosEngine
-			if err := yaml.UnmarshalStrict(doc, &e); err != nil {
-				if err2 := yaml.Unmarshal(doc, &e); err2 != nil {
-					return nil, fmt.Errorf("document %d (ChaosEngine): %w", i+1, err2)
-				}
+			// A ChaosEngine outside a Workflow has no workflow variables to resolve: any {{ }}
+			// left would reach the API server (or the targets) verbatim.
+			if _, err := wfvars.Resolve(string(doc), wfvars.Vars{}, fmt.Sprintf("document %d (a ChaosEngine outside a Workflow, which has no workflow parameters)", i+1)); err != nil {
+				return nil, err
 			}
-			if e.Namespace == "" || strings.Contains(e.Namespace, "{{") {
+			var e litmus.ChaosEngine
+			if err := yaml.Unmarshal(doc, &e); err != nil {
+				return nil, fmt.Errorf("document %d (ChaosEngine): %w", i+1, err)
+			}
+			if e.Namespace == "" {
 				e.Namespace = defaultNamespace
 			}
+			if err := checkProbeRefs(&e); err != nil {
+				return nil, fmt.Errorf("document %d (ChaosEngine %s): %w", i+1, nameOf(&e), err)
+			}
+			m.Warnings = append(m.Warnings, engineWarnings(doc, nameOf(&e))...)
 			m.Engines = append(m.Engines, &e)
 		case litmus.KindChaosExperiment:
 			var x litmus.ChaosExperiment
@@ -72,20 +83,13 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 				x.Namespace = defaultNamespace
 			}
 			m.Experiments = append(m.Experiments, &x)
-		case "Workflow":
-			var wf wfv1.Workflow
-			if err := yaml.Unmarshal(doc, &wf); err != nil {
-				return nil, fmt.Errorf("document %d (Workflow): %w", i+1, err)
+		case "Workflow", "CronWorkflow":
+			wf, warnings, err := parseWorkflow(doc, tm.Kind, defaultNamespace)
+			if err != nil {
+				return nil, fmt.Errorf("document %d (%s %s): %w", i+1, tm.Kind, wf.Name, err)
 			}
-			if err := workflow.Validate(&wf); err != nil {
-				return nil, fmt.Errorf("document %d (Workflow %s): %w", i+1, wf.Name, err)
-			}
-			if wf.Namespace == "" {
-				wf.Namespace = defaultNamespace
-			}
-			m.Workflows = append(m.Workflows, &wf)
-		case "CronWorkflow":
-			return nil, fmt.Errorf("document %d is a CronWorkflow: run its workflowSpec as a Workflow", i+1)
+			m.Workflows = append(m.Workflows, wf)
+			m.Warnings = append(m.Warnings, warnings...)
 		default:
 			return nil, fmt.Errorf("document %d: kind %q is not a ChaosEngine or ChaosExperiment", i+1, tm.Kind)
 		}
@@ -94,6 +98,104 @@ func Parse(data []byte, defaultNamespace string) (*Manifests, error) {
 		return nil, errors.New("no ChaosEngine or Workflow in the file")
 	}
 	return m, nil
+}
+
+// parseWorkflow reads a Workflow, or a CronWorkflow as the one Workflow it would spawn (`run`
+// runs it once, now), resolves its metadata and checks that every variable its steps use
+// resolves.
+func parseWorkflow(doc []byte, kind, defaultNamespace string) (*wfv1.Workflow, []string, error) {
+	wf := &wfv1.Workflow{}
+	var warnings []string
+	if kind == "CronWorkflow" {
+		var cwf wfv1.CronWorkflow
+		if err := yaml.Unmarshal(doc, &cwf); err != nil {
+			return wf, nil, err
+		}
+		wf.Name, wf.Namespace, wf.Spec = cwf.Name, cwf.Namespace, cwf.Spec.WorkflowSpec
+		wf.Labels = map[string]string{}
+		for _, src := range []map[string]string{cwf.Labels, workflowMetadataLabels(cwf.Spec.WorkflowMetadata)} {
+			for k, v := range src {
+				wf.Labels[k] = v
+			}
+		}
+		if cwf.Spec.WorkflowMetadata != nil {
+			wf.Annotations = cwf.Spec.WorkflowMetadata.Annotations
+		}
+		warnings = append(warnings, fmt.Sprintf("CronWorkflow %s: run runs its workflowSpec once, now; spec.schedule %q and the other cron settings are ignored",
+			cwf.Name, strings.Join(append([]string{cwf.Spec.Schedule}, cwf.Spec.Schedules...), ",")))
+	} else if err := yaml.Unmarshal(doc, wf); err != nil {
+		return wf, nil, err
+	}
+	if err := workflow.Validate(wf); err != nil {
+		return wf, nil, err
+	}
+	if wf.Namespace == "" {
+		wf.Namespace = defaultNamespace
+	}
+	// The native engine keeps the Workflow object with its engines, in the admin-mode namespace
+	// the user chose by parameter: a downloaded file's metadata.namespace (ChaosHub: litmus)
+	// need not exist.
+	if ns := workflowNamespace(wf); ns != wf.Namespace && !strings.Contains(ns, "{{") {
+		warnings = append(warnings, fmt.Sprintf("Workflow %s: kept in namespace %s (parameter adminModeNamespace), not %s (metadata.namespace)", wf.Name, ns, wf.Namespace))
+		wf.Namespace = ns
+	}
+	now := time.Now()
+	if err := wfvars.ResolveWorkflowMeta(wf, now); err != nil {
+		return wf, nil, err
+	}
+	meta := wf.ObjectMeta.DeepCopy()
+	meta.CreationTimestamp = metav1.NewTime(now)
+	vars, err := wfvars.ForWorkflow(meta, &wf.Spec)
+	if err != nil {
+		return wf, nil, err
+	}
+	if err := wfvars.CheckTemplates(&wf.Spec, vars); err != nil {
+		return wf, nil, err
+	}
+	for _, e := range workflowEngines(wf) {
+		if err := checkProbeRefs(e); err != nil {
+			return wf, nil, fmt.Errorf("ChaosEngine %s: %w", nameOf(e), err)
+		}
+	}
+	for _, w := range workflow.Ignored(&wf.Spec) {
+		warnings = append(warnings, "Workflow "+wf.Name+": "+w)
+	}
+	return wf, warnings, nil
+}
+
+// engineWarnings names what a ChaosEngine document asks for that chaos-agent does not honour
+// (fields unknown to the typed engine never reach the cluster, so they are named here).
+func engineWarnings(doc []byte, name string) []string {
+	var raw map[string]any
+	if yaml.Unmarshal(doc, &raw) != nil {
+		return nil
+	}
+	var out []string
+	for _, w := range litmus.EngineWarnings(raw) {
+		out = append(out, "ChaosEngine "+name+": "+w)
+	}
+	return out
+}
+
+// checkProbeRefs refuses an engine whose probeRef annotation names probes it does not carry:
+// they are stored in ChaosCenter, and `run` has no control plane to expand them.
+func checkProbeRefs(e *litmus.ChaosEngine) error {
+	missing, err := litmus.UnexpandedProbeRefs(e)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("annotation %s names probe(s) %s, stored in ChaosCenter: run has no control plane to fetch them from; "+
+			"add them under spec.experiments[].spec.probe (ChaosCenter does so when it sends a run)", litmus.AnnotationProbeRef, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func workflowMetadataLabels(m *metav1.ObjectMeta) map[string]string {
+	if m == nil {
+		return nil
+	}
+	return m.Labels
 }
 
 func splitYAML(data []byte) [][]byte {
@@ -112,7 +214,10 @@ type Options struct {
 	Argo    argoclient.Interface // for Workflow manifests
 	// Impersonating builds clients for chaos service accounts (executor.ClientFactory).
 	Impersonating executor.ClientFactory
-	Probes        executor.ProbeRunner
+	// Access answers whether the user may do something (SelfSubjectAccessReview); it decides
+	// whether `run` can watch every namespace (nil: assumed yes). See Scope.
+	Access AccessChecker
+	Probes executor.ProbeRunner
 	// Policy is the cluster owner's policy, enforced at run time when the cluster has one.
 	Policy   executor.PolicySource
 	DryRun   bool          // DRY_RUN=true for every experiment; probes are listed, not run
@@ -171,25 +276,21 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, o.Timeout, fmt.Errorf("the run's timeout (%s) passed", o.Timeout))
 		defer cancel()
 	}
-	namespaces := map[string]bool{}
-	for _, e := range m.Engines {
-		namespaces[e.Namespace] = true
+	for _, w := range m.Warnings {
+		fmt.Fprintf(o.Progress, "warning: %s\n", w)
 	}
-	for _, wf := range m.Workflows {
-		namespaces[workflowNamespace(wf)] = true
-	}
-	scope := ""
-	if len(namespaces) == 1 {
-		for ns := range namespaces {
-			scope = ns
-		}
+	runID := strings.ToLower(utilrand.String(8))
+	scope, err := Scope(ctx, o.Access, m)
+	if err != nil {
+		return nil, err
 	}
 	registry, err := faults.Builtin()
 	if err != nil {
 		return nil, err
 	}
 	ex, err := executor.New(executor.Options{Namespace: scope, Kube: o.Clients.Kube, Dynamic: o.Clients.Dynamic, Faults: registry,
-		Clients: o.Impersonating, Probes: o.Probes, Policy: o.Policy, Log: o.Log.Named("executor"), Identity: runIdentity()})
+		Clients: o.Impersonating, Probes: o.Probes, Policy: o.Policy, Log: o.Log.Named("executor"), Identity: runIdentity(),
+		EngineSelector: RunLabel + "=" + runID})
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +323,10 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		}
 		e.Spec.EngineState = litmus.EngineStateActive
 		e.Status = litmus.ChaosEngineStatus{}
+		if e.Labels == nil {
+			e.Labels = map[string]string{}
+		}
+		e.Labels[RunLabel] = runID
 		u, err := litmus.ToUnstructured(e)
 		if err != nil {
 			return nil, err
@@ -241,7 +346,7 @@ func Run(ctx context.Context, m *Manifests, o Options) (*Result, error) {
 		if o.Argo == nil {
 			return nil, errors.New("the manifests hold Workflows, which need an Argo client")
 		}
-		faults, err := runWorkflows(ctx, m.Workflows, o, start)
+		faults, err := runWorkflows(ctx, m.Workflows, o, start, map[string]string{RunLabel: runID})
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +527,7 @@ func workflowNamespace(wf *wfv1.Workflow) string {
 // runWorkflows creates each Workflow, drives it with the native engine while streaming the
 // chaos events of its namespace, and returns the results of the faults its steps ran (weights
 // from the step templates' weight labels).
-func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start time.Time) ([]FaultResult, error) {
+func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start time.Time, engineLabels map[string]string) ([]FaultResult, error) {
 	var mu sync.Mutex
 	var out []FaultResult
 	weights := map[string]string{} // by ChaosEngine generateName / name
@@ -438,7 +543,8 @@ func runWorkflows(ctx context.Context, wfs []*wfv1.Workflow, o Options, start ti
 			}
 		}
 	}
-	eng := &workflow.Engine{Argo: o.Argo, Dynamic: o.Clients.Dynamic, Log: o.Log.Named("workflow"),
+	eng := &workflow.Engine{Argo: o.Argo, Dynamic: o.Clients.Dynamic, Log: o.Log.Named("workflow"), EngineLabels: engineLabels,
+		OnWarning: func(w string) { fmt.Fprintf(o.Progress, "warning: %s\n", w) },
 		OnFault: func(en *litmus.ChaosEngine) {
 			f := faultResult(context.WithoutCancel(ctx), o.Clients, en, time.Since(start))
 			w, ok := weights[en.GenerateName]

@@ -29,6 +29,7 @@ import (
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+	"github.com/chaos-agent/chaos-agent/internal/wfvars"
 	"github.com/chaos-agent/chaos-agent/policy"
 )
 
@@ -118,6 +119,13 @@ func (s *Subscriber) apply(ctx context.Context, rt RequestType, a Action) error 
 			s.reportFailedRun(ctx, obj, a.username(), err)
 		}
 		return err
+	}
+	if rt == RequestCreate || rt == RequestUpdate {
+		// Argo resolves only templates, at run time: the Workflow's own metadata must be
+		// resolved here, or the API server rejects (or stores) {{workflow.parameters.*}}.
+		if err := resolveWorkflowMeta(obj, s.o.Clock.Now()); err != nil {
+			return fail(fmt.Errorf("%s %s %s: %w", rt, obj.GetKind(), nameOf(obj), err))
+		}
 	}
 	gvk := obj.GroupVersionKind()
 	mapping, err := s.o.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
@@ -221,6 +229,61 @@ func (s *Subscriber) create(ctx context.Context, obj *unstructured.Unstructured,
 	return err
 }
 
+// resolveWorkflowMeta resolves the workflow variables in an argoproj.io Workflow's or
+// CronWorkflow's metadata and workflowMetadata (anything else is left as it is).
+func resolveWorkflowMeta(obj *unstructured.Unstructured, now time.Time) error {
+	if obj.GroupVersionKind().Group != "argoproj.io" {
+		return nil
+	}
+	var meta *metav1.ObjectMeta
+	var wmLabels, wmAnnotations map[string]string
+	var wmPath []string
+	switch obj.GetKind() {
+	case "Workflow":
+		var wf wfv1.Workflow
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &wf); err != nil {
+			return fmt.Errorf("not a valid Workflow: %w", err)
+		}
+		if err := wfvars.ResolveWorkflowMeta(&wf, now); err != nil {
+			return err
+		}
+		meta, wmPath = &wf.ObjectMeta, []string{"spec", "workflowMetadata"}
+		if wf.Spec.WorkflowMetadata != nil {
+			wmLabels, wmAnnotations = wf.Spec.WorkflowMetadata.Labels, wf.Spec.WorkflowMetadata.Annotations
+		}
+	case "CronWorkflow":
+		var cwf wfv1.CronWorkflow
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &cwf); err != nil {
+			return fmt.Errorf("not a valid CronWorkflow: %w", err)
+		}
+		if err := wfvars.ResolveCronWorkflowMeta(&cwf, now); err != nil {
+			return err
+		}
+		meta, wmPath = &cwf.ObjectMeta, []string{"spec", "workflowMetadata"}
+		if cwf.Spec.WorkflowMetadata != nil {
+			wmLabels, wmAnnotations = cwf.Spec.WorkflowMetadata.Labels, cwf.Spec.WorkflowMetadata.Annotations
+		}
+	default:
+		return nil
+	}
+	obj.SetName(meta.Name)
+	obj.SetGenerateName(meta.GenerateName)
+	obj.SetNamespace(meta.Namespace)
+	obj.SetLabels(meta.Labels)
+	obj.SetAnnotations(meta.Annotations)
+	if wmLabels != nil {
+		if err := unstructured.SetNestedStringMap(obj.Object, wmLabels, append(wmPath, "labels")...); err != nil {
+			return err
+		}
+	}
+	if wmAnnotations != nil {
+		if err := unstructured.SetNestedStringMap(obj.Object, wmAnnotations, append(wmPath, "annotations")...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Subscriber) checkPolicy(ctx context.Context, rt RequestType, obj *unstructured.Unstructured, ns string, namespaced bool) error {
 	pol, err := s.o.Policy.Get(ctx)
 	if err != nil {
@@ -318,28 +381,15 @@ func checkEngine(pol policy.Policy, en *litmus.ChaosEngine, wfNamespace string) 
 // templated after substitution.
 func embeddedEngines(obj *unstructured.Unstructured) ([]*litmus.ChaosEngine, error) {
 	var templates []any
-	params := map[string]string{}
-	spec := "spec"
+	specPath := []string{"spec"}
 	switch obj.GetKind() {
 	case "Workflow":
 		templates, _, _ = unstructured.NestedSlice(obj.Object, "spec", "templates")
 	case "CronWorkflow":
 		templates, _, _ = unstructured.NestedSlice(obj.Object, "spec", "workflowSpec", "templates")
-		spec = "workflowSpec"
+		specPath = []string{"spec", "workflowSpec"}
 	}
-	path := []string{"spec", "arguments", "parameters"}
-	if spec == "workflowSpec" {
-		path = []string{"spec", "workflowSpec", "arguments", "parameters"}
-	}
-	ps, _, _ := unstructured.NestedSlice(obj.Object, path...)
-	for _, p := range ps {
-		pm, _ := p.(map[string]any)
-		name, _ := pm["name"].(string)
-		value, _ := pm["value"].(string)
-		if name != "" {
-			params["{{workflow.parameters."+name+"}}"] = value
-		}
-	}
+	vars := artifactVars(obj, specPath)
 	var out []*litmus.ChaosEngine
 	for _, t := range templates {
 		tm, _ := t.(map[string]any)
@@ -350,8 +400,8 @@ func embeddedEngines(obj *unstructured.Unstructured) ([]*litmus.ChaosEngine, err
 			if strings.TrimSpace(data) == "" {
 				continue
 			}
-			for k, v := range params {
-				data = strings.ReplaceAll(data, k, v)
+			if resolved, err := wfvars.Resolve(data, vars, ""); err == nil {
+				data = resolved // what Argo will create; what stays templated is refused where it is checked
 			}
 			en, err := parseEngine(data)
 			if err != nil {
@@ -363,6 +413,22 @@ func embeddedEngines(obj *unstructured.Unstructured) ([]*litmus.ChaosEngine, err
 		}
 	}
 	return out, nil
+}
+
+// artifactVars are the workflow variables as they will be when Argo runs the steps (the run's
+// uid, name and pods are placeholders: only parameters matter to the policy).
+func artifactVars(obj *unstructured.Unstructured, specPath []string) wfvars.Vars {
+	var spec wfv1.WorkflowSpec
+	m, _, _ := unstructured.NestedMap(obj.Object, specPath...)
+	if runtime.DefaultUnstructuredConverter.FromUnstructured(m, &spec) != nil {
+		return wfvars.Vars{}
+	}
+	meta := metav1.ObjectMeta{Name: obj.GetName(), Namespace: obj.GetNamespace(), Labels: obj.GetLabels()}
+	vars, err := wfvars.ForWorkflow(&meta, &spec)
+	if err != nil {
+		return wfvars.Vars{}
+	}
+	return vars.With("workflow.uid", "uid", "pod.name", "pod", "workflow.name", "name")
 }
 
 // parseEngine decodes an artifact for the policy check: a ChaosEngine, nil for anything else

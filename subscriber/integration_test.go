@@ -45,6 +45,11 @@ type world struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	halts  chan string // halt_all orders the subscriber passed on
+	// engineSelector, if set, makes the agent's executor cluster-scoped (a cluster-wide install,
+	// whose engines may target other namespaces) but limited to the engines it matches, so that
+	// it never runs other tests' engines in the shared cluster.
+	engineSelector string
+	probes         executor.ProbeRunner // the executor's; nil: none
 }
 
 func newWorld(t *testing.T) *world {
@@ -146,7 +151,11 @@ func (w *world) startAgentWith(url string, withExecutor bool) {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		ex, err := executor.New(executor.Options{Namespace: w.ns, Kube: w.c.Client, Dynamic: w.c.Dynamic, Faults: registry,
+		ns := w.ns
+		if w.engineSelector != "" {
+			ns = ""
+		}
+		ex, err := executor.New(executor.Options{Namespace: ns, Kube: w.c.Client, Dynamic: w.c.Dynamic, Faults: registry, EngineSelector: w.engineSelector, Probes: w.probes,
 			Clients: kube.NewServiceAccountClients(w.c.Config), Log: zaptest.NewLogger(w.t).Named("executor")})
 		if err != nil {
 			w.t.Fatal(err)

@@ -269,7 +269,7 @@ func TestEngineFast(t *testing.T) {
 			setup: func(w *fakeWorld) {
 				w.failNext("delete-collection chaosengines", apierrors.NewServiceUnavailable("etcd"))
 			},
-			phase: wfv1.WorkflowFailed, message: "delete the run's ChaosEngines",
+			phase: wfv1.WorkflowFailed, message: "delete ChaosEngines workflow_run_id=",
 			nodes: map[string]wfv1.NodePhase{"fault-a": wfv1.NodeSucceeded, "cleanup": wfv1.NodeFailed}, engines: 1, onFault: 1,
 		},
 		{

@@ -23,8 +23,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/yaml"
 
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
+	"github.com/chaos-agent/chaos-agent/internal/wfvars"
 )
 
 // stepKind is what a step does.
@@ -129,6 +131,11 @@ type Engine struct {
 	// ChaosEngine to be stopped (default 30 s): the executor may be shutting down too, and an
 	// engine nobody runs any more would never stop.
 	StopGrace time.Duration
+	// EngineLabels are added to every ChaosEngine a fault step creates (`run` marks its own).
+	EngineLabels map[string]string
+	// OnWarning, if set, receives each warning about a part of the Workflow the native engine
+	// does not honour (also logged).
+	OnWarning func(string)
 }
 
 // nodeID is Argo's node id: the workflow name and a hash of the node name.
@@ -163,8 +170,17 @@ func (e *Engine) Run(ctx context.Context, namespace, name string) error {
 		return err
 	}
 	log := e.Log.With(zap.String("workflow", namespace+"/"+name))
-	r := &run{e: e, log: log, ns: namespace, name: name, uid: wf.UID, params: params(wf)}
+	vars, verr := wfvars.ForWorkflow(&wf.ObjectMeta, &wf.Spec)
+	r := &run{e: e, log: log, ns: namespace, name: name, uid: wf.UID, vars: vars}
 	p, err := makePlan(wf)
+	if err == nil {
+		err = verr
+	}
+	if err == nil {
+		for _, w := range Ignored(&wf.Spec) {
+			e.warn(log, w)
+		}
+	}
 	now := metav1.Now()
 	r.update(ctx, func(w *wfv1.Workflow) {
 		w.Status.Phase, w.Status.StartedAt = wfv1.WorkflowRunning, now
@@ -244,33 +260,21 @@ func (e *Engine) Run(ctx context.Context, namespace, name string) error {
 	return nil
 }
 
+func (e *Engine) warn(log *zap.Logger, msg string) {
+	log.Warn(msg)
+	if e.OnWarning != nil {
+		e.OnWarning(msg)
+	}
+}
+
 type run struct {
-	e      *Engine
-	log    *zap.Logger
-	ns     string
-	name   string
-	uid    types.UID
-	params map[string]string
-	mu     sync.Mutex // serializes status updates
-}
-
-func params(wf *wfv1.Workflow) map[string]string {
-	out := map[string]string{"workflow.name": wf.Name, "workflow.namespace": wf.Namespace, "workflow.uid": string(wf.UID)}
-	for _, p := range wf.Spec.Arguments.Parameters {
-		if p.Value != nil {
-			out["workflow.parameters."+p.Name] = p.Value.String()
-		}
-	}
-	return out
-}
-
-// substitute replaces Argo's {{ variables }} the ChaosHub manifests use.
-func substitute(s string, vars map[string]string) string {
-	for k, v := range vars {
-		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
-		s = strings.ReplaceAll(s, "{{ "+k+" }}", v)
-	}
-	return s
+	e    *Engine
+	log  *zap.Logger
+	ns   string
+	name string
+	uid  types.UID
+	vars wfvars.Vars
+	mu   sync.Mutex // serializes status updates
 }
 
 func (r *run) update(ctx context.Context, mutate func(*wfv1.Workflow)) {
@@ -344,24 +348,32 @@ func (r *run) node(ctx context.Context, wf *wfv1.Workflow, parent, id, name stri
 }
 
 func (r *run) runStep(ctx context.Context, wf *wfv1.Workflow, parent, id, name string, s step) error {
-	vars := map[string]string{"pod.name": podName(wf, id, s.template.Name)}
-	for k, v := range r.params {
-		vars[k] = v
-	}
+	vars := r.vars.With("pod.name", podName(wf, id, s.template.Name))
 	inputs := s.template.Inputs.DeepCopy()
+	var err error
 	for i := range inputs.Artifacts {
-		inputs.Artifacts[i].Raw.Data = substitute(inputs.Artifacts[i].Raw.Data, vars)
+		a := &inputs.Artifacts[i]
+		if a.Raw.Data, err = wfvars.Resolve(a.Raw.Data, vars, "artifact "+a.Name); err != nil {
+			break
+		}
+	}
+	var cmd []string
+	if err == nil {
+		cmd, err = resolveCommand(s.template.Container, vars)
+	}
+	if err != nil {
+		r.node(ctx, wf, parent, id, name, s, wfv1.NodeFailed, err.Error(), nil)
+		return fmt.Errorf("step %s: %w", s.name, err)
 	}
 	r.node(ctx, wf, parent, id, name, s, wfv1.NodeRunning, "", inputs)
-	var err error
 	msg := ""
 	switch s.kind {
 	case stepInstall:
-		err = r.install(ctx, inputs)
+		err = r.install(ctx, inputs, cmd)
 	case stepFault:
 		msg, err = r.fault(ctx, inputs)
 	case stepCleanup:
-		err = r.cleanup(ctx)
+		msg, err = r.cleanup(ctx, cmd)
 	}
 	if err != nil {
 		r.node(ctx, wf, parent, id, name, s, wfv1.NodeFailed, err.Error(), nil)
@@ -372,19 +384,25 @@ func (r *run) runStep(ctx context.Context, wf *wfv1.Workflow, parent, id, name s
 }
 
 func (r *run) namespace() string {
-	if ns := r.params["workflow.parameters.adminModeNamespace"]; ns != "" {
+	if ns := r.vars["workflow.parameters.adminModeNamespace"]; ns != "" {
 		return ns
 	}
 	return r.ns
 }
 
-func (r *run) install(ctx context.Context, inputs *wfv1.Inputs) error {
+func (r *run) install(ctx context.Context, inputs *wfv1.Inputs, cmd []string) error {
+	ns := r.namespace()
+	if k := parseKubectl(cmd); k.namespace != "" { // kubectl apply -f /tmp/... -n NS
+		ns = k.namespace
+	}
 	for _, a := range inputs.Artifacts {
 		x, err := litmus.DecodeExperiment(a.Raw.Data)
 		if err != nil {
 			return fmt.Errorf("ChaosExperiment %s: %w", a.Name, err)
 		}
-		x.Namespace = r.namespace()
+		if x.Namespace == "" {
+			x.Namespace = ns
+		}
 		u, err := litmus.ToUnstructured(x)
 		if err != nil {
 			return err
@@ -413,8 +431,22 @@ func (r *run) fault(ctx context.Context, inputs *wfv1.Inputs) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("ChaosEngine: %w", err)
 	}
+	var raw map[string]any
+	if yaml.Unmarshal([]byte(inputs.Artifacts[0].Raw.Data), &raw) == nil {
+		for _, w := range litmus.EngineWarnings(raw) {
+			r.e.warn(r.log, "ChaosEngine "+en.Name+en.GenerateName+": "+w)
+		}
+	}
 	if en.Namespace == "" {
 		en.Namespace = r.namespace()
+	}
+	if len(r.e.EngineLabels) > 0 {
+		if en.Labels == nil {
+			en.Labels = map[string]string{}
+		}
+		for k, v := range r.e.EngineLabels {
+			en.Labels[k] = v
+		}
 	}
 	u, err := litmus.ToUnstructured(en)
 	if err != nil {
@@ -464,11 +496,30 @@ func (r *run) fault(ctx context.Context, inputs *wfv1.Inputs) (string, error) {
 	}
 }
 
-func (r *run) cleanup(ctx context.Context) error {
-	api := r.e.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(r.namespace())
-	err := api.DeleteCollection(context.WithoutCancel(ctx), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: litmus.LabelWorkflowRunID + "=" + string(r.uid)})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete the run's ChaosEngines: %w", err)
+// cleanup does what the step's `kubectl delete chaosengine ...` says: the named engines, or those
+// matching -l, in -n (default: the admin-mode namespace). Without names or -l, the run's engines.
+func (r *run) cleanup(ctx context.Context, cmd []string) (string, error) {
+	k := parseKubectl(cmd)
+	ns := k.namespace
+	if ns == "" {
+		ns = r.namespace()
 	}
-	return nil
+	api := r.e.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(ns)
+	ctx = context.WithoutCancel(ctx)
+	if len(k.names) > 0 {
+		for _, n := range k.names {
+			if err := api.Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return "", fmt.Errorf("delete ChaosEngine %s/%s: %w", ns, n, err)
+			}
+		}
+		return fmt.Sprintf("deleted ChaosEngine(s) %s in %s", strings.Join(k.names, ", "), ns), nil
+	}
+	sel := k.selector
+	if sel == "" {
+		sel = litmus.LabelWorkflowRunID + "=" + string(r.uid)
+	}
+	if err := api.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel}); err != nil && !apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("delete ChaosEngines %s in %s: %w", sel, ns, err)
+	}
+	return fmt.Sprintf("deleted the ChaosEngines %s in %s", sel, ns), nil
 }

@@ -177,6 +177,9 @@ const (
 	EventReasonChaosEngineStopped            EventReason = "ChaosEngineStopped"
 	EventReasonRestartInProgress             EventReason = "RestartInProgress"
 	EventReasonChaosResourcesOperationFailed EventReason = "ChaosResourcesOperationFailed"
+	// EventReasonUnsupported (chaos-agent's own) names fields or variables chaos-agent does not
+	// honour (Warning).
+	EventReasonUnsupported EventReason = "Unsupported"
 )
 
 // Event reasons emitted on the ChaosResult (one per verdict, plus Abort).

@@ -13,6 +13,7 @@ import (
 type Env struct {
 	vars map[string]string
 	errs []error
+	read map[string]bool // the names looked up, set or not
 }
 
 // NewEnv returns an Env over vars (not copied; not modified).
@@ -20,9 +21,17 @@ func NewEnv(vars map[string]string) *Env { return &Env{vars: vars} }
 
 // Get returns the trimmed value of name and whether it is set and not empty.
 func (e *Env) Get(name string) (string, bool) {
+	if e.read == nil {
+		e.read = map[string]bool{}
+	}
+	e.read[name] = true
 	v := strings.TrimSpace(e.vars[name])
 	return v, v != ""
 }
+
+// Read reports whether name was looked up (by Get or any reader built on it): a fault that
+// never looks a variable up does not honour it.
+func (e *Env) Read(name string) bool { return e.read[name] }
 
 // Invalid records that name's value v is invalid because of err.
 func (e *Env) Invalid(name, v string, err error) {

@@ -11,6 +11,7 @@ import (
 	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	authorizationv1 "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/internal/kube"
@@ -97,9 +98,14 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	}
 	// On a user's own machine inline cmdProbes run as the user: allowed unless the policy says no.
 	pol := policy.NewSource(clients.Kube, policyNS, policy.ConfigMapName, policy.Defaults{AllowInlineCommands: true, Optional: true})
+	authz, err := authorizationv1.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	res, runErr := bounded(ctx, f.timeout, func(ctx context.Context) (*runner.Result, error) {
 		return runner.Run(ctx, m, runner.Options{
-			Clients: clients, Argo: argo, Impersonating: kube.NewServiceAccountClients(cfg), Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol,
+			Clients: clients, Argo: argo, Access: authz.SelfSubjectAccessReviews(), Impersonating: kube.NewServiceAccountClients(cfg),
+			Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol,
 			DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
 		})
 	})
