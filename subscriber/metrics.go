@@ -12,6 +12,7 @@ type Metrics struct {
 	eventsFailed *prometheus.CounterVec
 	outboxDepth  prometheus.Gauge
 	eventLatency prometheus.Histogram
+	probes       *prometheus.CounterVec
 }
 
 // NewMetrics creates the subscriber's metrics (unregistered).
@@ -33,9 +34,11 @@ func NewMetrics() *Metrics {
 			Help: "Run events waiting in the outbox."}),
 		eventLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chaos_agent_event_delivery_seconds",
 			Help: "Time from an event being queued to the control plane accepting it.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chaos_agent_control_plane_probes_total",
+			Help: "Readiness probes of an unreachable control plane, by whether it answered."}, []string{"up"}),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.connected, m.badFrames, m.actions, m.eventsQueued, m.eventsSent, m.eventsFailed, m.outboxDepth, m.eventLatency}
+	return []prometheus.Collector{m.connected, m.badFrames, m.actions, m.eventsQueued, m.eventsSent, m.eventsFailed, m.outboxDepth, m.eventLatency, m.probes}
 }

@@ -46,6 +46,9 @@ type Options struct {
 
 	HTTP *HTTPOptions
 	Dial DialFunc // default: gorilla with the TLS settings
+	// Probe reports whether the server answers at all; the link calls it while the server is
+	// unreachable (default: an HTTP GET on ServerAddr, see Subscriber.probe).
+	Probe func(ctx context.Context) bool
 
 	Clock            clock.WithTicker
 	Log              *zap.Logger
@@ -53,6 +56,7 @@ type Options struct {
 	KeepAliveTimeout time.Duration // no frame for this long = dead link (default 30s)
 	ReconnectMin     time.Duration // default 1s
 	ReconnectMax     time.Duration // default 60s
+	ProbeInterval    time.Duration // readiness probes of an unreachable server, at most this far apart (default 1s)
 	Workers          int           // actions executed concurrently (default 4)
 	Outbox           Store         // default: the ConfigMap chaos-agent-outbox in Namespace
 	Policy           *PolicySource // default: the ConfigMap chaos-agent-policy in Namespace
@@ -75,9 +79,10 @@ type Subscriber struct {
 	outbox *outbox
 	w      *watcher
 
-	connected atomic.Bool
-	actions   chan Action
-	workers   sync.WaitGroup
+	connected   atomic.Bool
+	connectedAt atomic.Int64 // unix nanoseconds of the last subscription ack
+	actions     chan Action
+	workers     sync.WaitGroup
 }
 
 // New validates the options and builds a Subscriber.
@@ -123,6 +128,9 @@ func New(o Options) (*Subscriber, error) {
 	if o.ReconnectMax == 0 {
 		o.ReconnectMax = 60 * time.Second
 	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = time.Second
+	}
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
@@ -141,6 +149,9 @@ func New(o Options) (*Subscriber, error) {
 		wsURL:   ws,
 		gql:     &gqlClient{url: o.ServerAddr, http: newHTTPClient(tlsCfg, o.HTTP.Timeout)},
 		actions: make(chan Action, 256),
+	}
+	if s.o.Probe == nil {
+		s.o.Probe = s.probe
 	}
 	key := o.AccessKey
 	s.key.Store(&key)
