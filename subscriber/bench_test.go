@@ -159,13 +159,7 @@ func BenchmarkAgentRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	bin := filepath.Join(b.TempDir(), "chaos-agent")
-	// Built as released (Makefile, Dockerfile): static, without symbol tables.
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/chaos-agent/chaos-agent/cmd/chaos-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildAgent(b)
 	settle := 130 * time.Second
 	if v := os.Getenv("CHAOS_AGENT_BENCH_SETTLE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -208,6 +202,108 @@ func BenchmarkAgentRSS(b *testing.B) {
 		b.Logf("chaos-agent watching %d Workflows: RSS %.1f MiB after sending every event (anonymous %.1f, file-backed binary pages %.1f); "+
 			"%.1f MiB %s later (anonymous %.1f, file-backed %.1f); peak %.1f MiB — goal ≤ 60 MiB: %s",
 			workflows, burst.rss, burst.anon, burst.file, settled.rss, settle, settled.anon, settled.file, settled.hwm, verdict)
+	}
+}
+
+// buildAgent builds the chaos-agent binary as released (Makefile, Dockerfile): static, without
+// symbol tables.
+func buildAgent(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "chaos-agent")
+	build := exec.CommandContext(b.Context(), "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/chaos-agent/chaos-agent/cmd/chaos-agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(bin); err == nil {
+		b.Logf("chaos-agent binary: %.1f MB", float64(fi.Size())/1e6)
+	}
+	return bin
+}
+
+// agentCmd is the released binary serving the bench infrastructure in ns.
+func agentCmd(b *testing.B, bin, kubeconfig, ns, url string, extra ...string) *exec.Cmd {
+	args := append([]string{"serve", "--kubeconfig", kubeconfig, "--namespace", ns, "--server-addr", url,
+		"--infra-id", benchInfra, "--metrics-addr", "127.0.0.1:18399", "--health-addr", "", "--log-level", "warn"}, extra...)
+	cmd := exec.CommandContext(b.Context(), bin, args...)
+	cmd.Env = append(os.Environ(), "ACCESS_KEY="+initialKey, "IS_INFRA_CONFIRMED=true")
+	return cmd
+}
+
+// BenchmarkAgentLink runs the released binary linked to the test control plane in a namespace
+// holding only the install's ConfigMap and Secret, and measures: start → subscribed (over 5
+// starts), idle RSS 30 s after subscribing (goal ≤ 25 MiB), and how long after the control plane
+// returns from an outage (CHAOS_AGENT_BENCH_OUTAGE, default 90s) the agent is subscribed again
+// (goal ≤ 1 s), without a restart.
+func BenchmarkAgentLink(b *testing.B) {
+	c, _, ns, cp := benchSetup(b)
+	ctx := b.Context()
+	bin := buildAgent(b)
+	outage := 90 * time.Second
+	if v := os.Getenv("CHAOS_AGENT_BENCH_OUTAGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("CHAOS_AGENT_BENCH_OUTAGE: %v", err)
+		}
+		outage = d
+	}
+	waitConnected := func(limit time.Duration) {
+		wctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		if err := cp.WaitConnected(wctx, benchInfra); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitGone := func() {
+		testcluster.Eventually(b, 30*time.Second, "subscription gone", func(context.Context) (bool, error) { return !cp.Connected(benchInfra), nil })
+	}
+	b.ResetTimer()
+	for range b.N {
+		const starts = 5
+		var took []time.Duration
+		var cmd *exec.Cmd
+		for i := range starts {
+			cmd = agentCmd(b, bin, c.Kubeconfig, ns, cp.URL())
+			t0 := time.Now()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			waitConnected(60 * time.Second)
+			took = append(took, time.Since(t0))
+			if i < starts-1 {
+				_ = cmd.Process.Signal(os.Interrupt)
+				_ = cmd.Wait()
+				waitGone()
+			}
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		slices.Sort(took)
+		time.Sleep(30 * time.Second)
+		idle := procMemory(b, cmd.Process.Pid)
+
+		cp.Stop()
+		time.Sleep(outage)
+		if err := cp.Restart(); err != nil {
+			b.Fatal(err)
+		}
+		back := time.Now()
+		waitConnected(5 * time.Minute)
+		reconnect := time.Since(back)
+		select {
+		case err := <-exited:
+			b.Fatalf("the agent exited during the outage: %v", err)
+		default:
+		}
+		_ = cmd.Process.Signal(os.Interrupt)
+		<-exited
+
+		b.ReportMetric(float64(took[starts/2].Microseconds())/1000, "start-p50-ms")
+		b.ReportMetric(float64(took[starts-1].Microseconds())/1000, "start-max-ms")
+		b.ReportMetric(idle.rss, "idle-rss-MiB")
+		b.ReportMetric(float64(reconnect.Microseconds())/1000, "reconnect-ms")
+		b.Logf("start → subscribed over %d starts: p50 %s, max %s (goal ≤ 300ms)", starts, took[starts/2].Round(time.Millisecond), took[starts-1].Round(time.Millisecond))
+		b.Logf("idle 30 s after subscribing: RSS %.1f MiB (anonymous %.1f, file-backed %.1f) (goal ≤ 25 MiB)", idle.rss, idle.anon, idle.file)
+		b.Logf("subscribed again %s after the control plane returned from a %s outage, same process (goal ≤ 1s)", reconnect.Round(time.Millisecond), outage)
 	}
 }
 

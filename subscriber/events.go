@@ -194,6 +194,11 @@ func (s *Subscriber) findWorkflowAnywhere(uid string) (*runState, error) {
 // resend queues the current state of every run that has not finished: after a reconnect the
 // server converges even if it lost state.
 func (s *Subscriber) resend(ctx context.Context) {
+	select { // the outbox must be loaded before anything is pushed to it
+	case <-s.loaded:
+	case <-ctx.Done():
+		return
+	}
 	for _, obj := range s.workflowStore().List() {
 		if wf, ok := obj.(*runState); ok && wf.FinishedAt.IsZero() {
 			s.onWorkflow(ctx, wf, "UPDATE")

@@ -477,34 +477,51 @@ func segmentName(name string, s int) string {
 
 const outboxKey = "events.json"
 
-// Load implements Store.
+// Load implements Store. The segments are read in parallel (start-up time).
 func (c *ConfigMapStore) Load(ctx context.Context) ([]Record, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var all []Record
+	var (
+		segs [outboxSegments][]Record
+		errs [outboxSegments]error
+		wg   sync.WaitGroup
+	)
 	for s := range outboxSegments {
-		name := segmentName(c.name, s)
-		cm, err := c.kube.CoreV1().ConfigMaps(c.namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read outbox ConfigMap %s: %w%s", name, err, rbacHint(err))
-		}
-		var recs []Record
-		if raw := cm.Data[outboxKey]; raw != "" {
-			if err := json.Unmarshal([]byte(raw), &recs); err != nil {
-				return nil, fmt.Errorf("outbox ConfigMap %s is corrupt: %w", name, err)
-			}
-		}
-		for _, r := range recs {
-			r.segment = s
-			all = append(all, r)
-		}
-		c.last[s] = metaOnly(cm)
+		wg.Go(func() { segs[s], errs[s] = c.loadSegment(ctx, s) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	var all []Record
+	for _, recs := range segs {
+		all = append(all, recs...)
 	}
 	slices.SortFunc(all, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
 	return all, nil
+}
+
+// loadSegment reads segment s; called with c.mu held, for distinct segments concurrently.
+func (c *ConfigMapStore) loadSegment(ctx context.Context, s int) ([]Record, error) {
+	name := segmentName(c.name, s)
+	cm, err := c.kube.CoreV1().ConfigMaps(c.namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read outbox ConfigMap %s: %w%s", name, err, rbacHint(err))
+	}
+	var recs []Record
+	if raw := cm.Data[outboxKey]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &recs); err != nil {
+			return nil, fmt.Errorf("outbox ConfigMap %s is corrupt: %w", name, err)
+		}
+	}
+	for i := range recs {
+		recs[i].segment = s
+	}
+	c.last[s] = metaOnly(cm)
+	return recs, nil
 }
 
 // Save implements Store. It writes over the ConfigMap version it last saw (one request); only

@@ -82,6 +82,7 @@ type Subscriber struct {
 	connected   atomic.Bool
 	connectedAt atomic.Int64 // unix nanoseconds of the last subscription ack
 	actions     chan Action
+	loaded      chan struct{} // closed once the outbox is loaded
 	workers     sync.WaitGroup
 }
 
@@ -149,6 +150,7 @@ func New(o Options) (*Subscriber, error) {
 		wsURL:   ws,
 		gql:     &gqlClient{url: o.ServerAddr, http: newHTTPClient(tlsCfg, o.HTTP.Timeout)},
 		actions: make(chan Action, 256),
+		loaded:  make(chan struct{}),
 	}
 	if s.o.Probe == nil {
 		s.o.Probe = s.probe
@@ -171,25 +173,30 @@ func (s *Subscriber) identity() InfraIdentity {
 }
 
 // Run confirms the registration if needed, then runs the link, the action workers, the event
-// watchers and the outbox sender until ctx ends.
+// watchers and the outbox sender until ctx ends. The outbox is read from its store while the
+// registration is confirmed and the link comes up (the subscription does not need it); the
+// watchers, workers and sender start once it is loaded.
 func (s *Subscriber) Run(ctx context.Context) error {
-	if err := s.outbox.load(ctx); err != nil {
-		return fmt.Errorf("outbox: %w", err)
-	}
-	if err := s.confirm(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
 	g, gctx := errgroup.WithContext(ctx)
-	for range s.o.Workers {
-		g.Go(func() error { s.work(gctx); return nil })
-	}
-	g.Go(func() error { return s.watch(gctx) })
-	g.Go(func() error { return s.send(gctx) })
-	g.Go(func() error { return s.runFlusher(gctx) })
-	g.Go(func() error { return s.link(gctx) })
+	g.Go(func() error {
+		if err := s.outbox.load(gctx); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		close(s.loaded)
+		for range s.o.Workers {
+			g.Go(func() error { s.work(gctx); return nil })
+		}
+		g.Go(func() error { return s.watch(gctx) })
+		g.Go(func() error { return s.send(gctx) })
+		g.Go(func() error { return s.runFlusher(gctx) })
+		return nil
+	})
+	g.Go(func() error {
+		if err := s.confirm(gctx); err != nil {
+			return err
+		}
+		return s.link(gctx)
+	})
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return nil
