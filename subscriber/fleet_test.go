@@ -117,6 +117,7 @@ func runFleet(tb testing.TB, n int, outage time.Duration) fleetFigures {
 		if err != nil {
 			tb.Fatal(err)
 		}
+		close(s.loaded) // the link alone runs here, with an empty outbox
 		subs[i] = s
 		wg.Go(func() { _ = s.link(ctx) })
 	}
