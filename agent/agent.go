@@ -23,6 +23,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/executor"
+	"github.com/chaos-agent/chaos-agent/internal/binpages"
+	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/subscriber"
@@ -151,10 +153,35 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return a.leading(gctx, clients, run)
 	})
+	g.Go(func() error { a.releaseStartupPages(gctx, ready); return nil })
 	a.log.Info("chaos-agent running", zap.String("scope", string(cfg.Scope)), zap.String("namespace", cfg.Namespace),
 		zap.Bool("controlPlane", cfg.ServerAddr != ""), zap.Bool("leaderElection", cfg.LeaderElect))
 	return g.Wait()
 }
+
+// releaseStartupPages gives back the pages of the binary that start-up touched (binpages) once
+// the agent is ready — caches synced and, with a control plane, subscribed — or after a minute,
+// and a few seconds more for the work that follows readiness (the first events).
+func (a *Agent) releaseStartupPages(ctx context.Context, ready func() bool) {
+	deadline := time.Now().Add(time.Minute)
+	for !ready() && time.Now().Before(deadline) {
+		if clockutil.Sleep(ctx, clock.RealClock{}, 100*time.Millisecond) != nil {
+			return
+		}
+	}
+	if clockutil.Sleep(ctx, clock.RealClock{}, startupSettle) != nil {
+		return
+	}
+	n, err := binpages.Release()
+	if err != nil {
+		a.log.Debug("cannot release the binary's start-up pages", zap.Error(err))
+		return
+	}
+	a.log.Debug("released the binary's start-up pages", zap.Int("mappedBytes", n))
+}
+
+// startupSettle is how long after readiness the start-up pages are released.
+const startupSettle = 3 * time.Second
 
 func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (*subscriber.Subscriber, error) {
 	cfg := a.cfg
