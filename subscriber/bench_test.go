@@ -2,6 +2,7 @@ package subscriber
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -74,6 +75,88 @@ func benchWorkflow(ns string, i int) *wfv1.Workflow {
 	return wf
 }
 
+// startBenchSubscriber runs a subscriber for the bench infrastructure until the benchmark ends.
+func startBenchSubscriber(b *testing.B, c *testcluster.Cluster, argo argoclient.Interface, ns string, cp *testcp.Server) *Subscriber {
+	disc, _ := discovery.NewDiscoveryClientForConfig(c.Config)
+	s, err := New(Options{ServerAddr: cp.URL(), InfraID: benchInfra, AccessKey: initialKey, Version: testcp.DefaultVersion, Namespace: ns,
+		Kube: c.Client, Dynamic: c.Dynamic, Argo: argo, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)), Log: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(b.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(runCtx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return s
+}
+
+// percentiles sorts lat and returns its p50, p90, p99 and max.
+func percentiles(lat []time.Duration) (p50, p90, p99, top time.Duration) {
+	slices.Sort(lat)
+	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+	return p(0.5), p(0.9), p(0.99), lat[len(lat)-1]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkActionLatency measures, over 200 runs, the time from the control plane pushing a
+// runChaosExperiment action (a Workflow create) to the run's first event arriving at the control
+// plane: the agent's share of starting a run (decode, policy, create, watch, outbox, POST; the
+// websocket push and the POST are loopback). Goal: p99 ≤ 20 ms.
+func BenchmarkActionLatency(b *testing.B) {
+	c, argo, ns, cp := benchSetup(b)
+	ctx := b.Context()
+	startBenchSubscriber(b, c, argo, ns, cp)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := cp.WaitConnected(wctx, benchInfra); err != nil {
+		b.Fatal(err)
+	}
+	const runs = 200
+	var lat []time.Duration
+	seen := len(cp.Runs())
+	b.ResetTimer()
+	for range b.N {
+		for i := range runs {
+			wf := benchWorkflow(ns, 9000+i)
+			wf.Name = fmt.Sprintf("action-%d-%d", time.Now().UnixNano(), i)
+			wf.APIVersion, wf.Kind = "argoproj.io/v1alpha1", "Workflow"
+			wf.Status = wfv1.WorkflowStatus{}
+			manifest, err := json.Marshal(wf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			if err := cp.Send(ctx, benchInfra, testcp.Action{RequestID: wf.Name, RequestType: "create", K8sManifest: string(manifest), Namespace: ns}); err != nil {
+				b.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for found := false; !found; {
+				runs := cp.Runs()
+				for _, r := range runs[seen:] {
+					if r.Execution["name"] == wf.Name {
+						found = true
+					}
+				}
+				seen = len(runs)
+				if !found {
+					if time.Now().After(deadline) {
+						b.Fatalf("no event for run %d", i)
+					}
+					time.Sleep(200 * time.Microsecond)
+				}
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	b.StopTimer()
+	p50, p90, p99, top := percentiles(lat)
+	b.ReportMetric(ms(p50), "p50-ms")
+	b.ReportMetric(ms(p99), "p99-ms")
+	b.Logf("action → first run event at the control plane over %d runs: p50 %s, p90 %s, p99 %s, max %s (goal p99 ≤ 20ms)",
+		len(lat), p50.Round(time.Microsecond), p90.Round(time.Microsecond), p99.Round(time.Microsecond), top.Round(time.Microsecond))
+}
+
 // BenchmarkEventLatency measures the time from a Workflow status change in the API server to the
 // run event arriving at the control plane, over 1 000 changes. Goal: p99 ≤ 50 ms.
 func BenchmarkEventLatency(b *testing.B) {
@@ -85,16 +168,7 @@ func BenchmarkEventLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	disc, _ := discovery.NewDiscoveryClientForConfig(c.Config)
-	s, err := New(Options{ServerAddr: cp.URL(), InfraID: benchInfra, AccessKey: initialKey, Version: testcp.DefaultVersion, Namespace: ns,
-		Kube: c.Client, Dynamic: c.Dynamic, Argo: argo, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)), Log: zap.NewNop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	startBenchSubscriber(b, c, argo, ns, cp)
 	testcluster.Eventually(b, 60*time.Second, "initial events", func(context.Context) (bool, error) { return len(cp.Runs()) >= workflows, nil })
 
 	seen := len(cp.Runs())
@@ -133,12 +207,11 @@ func BenchmarkEventLatency(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
-	b.ReportMetric(float64(p(0.5).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(p(0.99).Microseconds())/1000, "p99-ms")
-	b.Logf("event latency over %d status changes (API server update → control plane): p50 %s, p90 %s, p99 %s, max %s (goal p99 ≤ 50ms)",
-		len(lat), p(0.5).Round(time.Microsecond), p(0.9).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+	p50, p90, p99, top := percentiles(lat)
+	b.ReportMetric(ms(p50), "p50-ms")
+	b.ReportMetric(ms(p99), "p99-ms")
+	b.Logf("event latency over %d status changes (API server update → control plane): p50 %s, p90 %s, p99 %s, max %s (goal p99 ≤ 10ms on an idle machine)",
+		len(lat), p50.Round(time.Microsecond), p90.Round(time.Microsecond), p99.Round(time.Microsecond), top.Round(time.Microsecond))
 }
 
 // BenchmarkAgentRSS runs the real chaos-agent binary, built as released, against the control

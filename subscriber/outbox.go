@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -64,9 +67,9 @@ type outbox struct {
 
 	mu        sync.Mutex
 	recs      []Record
-	seq       uint64 // last sequence number given
-	persisted uint64 // every record up to this sequence number is in the store
-	dirty     uint   // bit s: segment s in the store is behind memory
+	seq       uint64                 // last sequence number given
+	dirty     uint                   // bit s: segment s in the store may be behind memory
+	stored    [outboxSegments]uint64 // fingerprint of each segment's records as last stored
 	segs      [outboxSegments]segment
 	notify    chan struct{}   // wakes the sender
 	flushes   chan struct{}   // wakes the flusher
@@ -92,7 +95,9 @@ func (o *outbox) load(ctx context.Context) error {
 		o.account(r, 1)
 	}
 	o.dirty = 0 // as stored
-	o.persisted = o.seq
+	for seg := range outboxSegments {
+		o.stored[seg] = o.fingerprint(seg)
+	}
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	if len(recs) > 0 {
 		o.log.Info("replaying run events from the outbox", zap.Int("events", len(recs)))
@@ -108,7 +113,8 @@ func (o *outbox) signal() {
 	}
 }
 
-// push appends an event; it is sent once the flusher has written it to the store. When the
+// push appends an event; the sender sends it and the flusher writes it to the store, both at
+// once (see runFlusher). When the
 // outbox is full, intermediate events superseded by a newer event of the same run are dropped
 // (latest state wins); if it is still full of events that cannot be dropped, push waits for the
 // sender to make room (back-pressure on the informers) — no completed event is ever dropped.
@@ -149,6 +155,7 @@ func (o *outbox) push(ctx context.Context, runID string, completed bool, req jso
 		o.wakePusher() // another push may be waiting for the same room
 	}
 	o.metrics.eventsQueued.Inc()
+	o.signal()
 	select {
 	case o.flushes <- struct{}{}:
 	default:
@@ -234,6 +241,16 @@ const ackFlushPeriod = time.Second
 // runFlusher writes the outbox to the store: right away when events were added (events pushed
 // while a write is in progress go together in the next one, so a burst costs a few writes), every
 // second when only acknowledged events were removed, and once more when ctx ends.
+//
+// The sender does not wait for these writes: an event is sent while it is being written, so the
+// ConfigMap write is off the delivery path, and an event acknowledged before the flusher gets to
+// it is never written (a segment whose records are already stored as they are is skipped). This
+// gives up nothing: an event is lost only if the process dies before both its write and its
+// delivery — the window there always was between an informer seeing a change and its write — and
+// a restarted agent re-lists every Workflow and queues each run's current state. What a crash can
+// do is replay an older, stored event of a run after a newer one was delivered unwritten (whose
+// removal of the older one was not yet written); the re-listed current state follows it at once,
+// and the control plane discards any event of a run it has as completed.
 func (s *Subscriber) runFlusher(ctx context.Context) error {
 	o := s.outbox
 	ticker := s.o.Clock.NewTicker(ackFlushPeriod)
@@ -250,53 +267,77 @@ func (s *Subscriber) runFlusher(ctx context.Context) error {
 	}
 }
 
-// persist writes the segments that changed; records pushed before the write may then be sent.
-// A failed write is retried by the flusher's next tick.
+// persist writes the segments whose records differ from what the store holds. A failed write is
+// retried by the flusher's next tick.
 func (o *outbox) persist(ctx context.Context) {
 	o.mu.Lock()
 	dirty := o.dirty
+	var bySegment [outboxSegments][]Record
+	var prints [outboxSegments]uint64
+	for seg := range outboxSegments {
+		if dirty&(1<<seg) == 0 {
+			continue
+		}
+		if prints[seg] = o.fingerprint(seg); prints[seg] == o.stored[seg] {
+			dirty &^= 1 << seg // already stored as it is (e.g. pushed and acknowledged in between)
+		}
+	}
 	if dirty == 0 {
+		o.dirty = 0
 		o.mu.Unlock()
 		return
 	}
-	var bySegment [outboxSegments][]Record
 	for _, r := range o.recs {
 		if dirty&(1<<r.segment) != 0 {
 			bySegment[r.segment] = append(bySegment[r.segment], r)
 		}
 	}
-	upto := o.seq
 	o.dirty = 0
 	o.mu.Unlock()
 	var failed uint
 	var errs []error
-	for s := range outboxSegments {
-		if dirty&(1<<s) == 0 {
+	for seg := range outboxSegments {
+		if dirty&(1<<seg) == 0 {
 			continue
 		}
-		if err := o.store.Save(ctx, s, bySegment[s]); err != nil {
-			failed |= 1 << s
+		if err := o.store.Save(ctx, seg, bySegment[seg]); err != nil {
+			failed |= 1 << seg
 			errs = append(errs, err)
 		}
 	}
-	if failed != 0 {
-		o.mu.Lock()
-		o.dirty |= failed
-		o.mu.Unlock()
-		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(errors.Join(errs...)))
-		return
-	}
 	o.mu.Lock()
-	o.persisted = max(o.persisted, upto)
+	for seg := range outboxSegments {
+		if dirty&(1<<seg) != 0 && failed&(1<<seg) == 0 {
+			o.stored[seg] = prints[seg]
+		}
+	}
+	o.dirty |= failed
 	o.mu.Unlock()
-	o.signal()
+	o.metrics.outboxWrites.Add(float64(bits.OnesCount(dirty &^ failed)))
+	if failed != 0 {
+		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(errors.Join(errs...)))
+	}
 }
 
-// head returns the oldest event, once it is persisted.
+// fingerprint identifies the records of segment seg (their sequence numbers: a record never
+// changes once pushed). Called with o.mu held.
+func (o *outbox) fingerprint(seg int) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	for _, r := range o.recs {
+		if r.segment == seg {
+			binary.LittleEndian.PutUint64(b[:], r.Seq)
+			_, _ = h.Write(b[:])
+		}
+	}
+	return h.Sum64()
+}
+
+// head returns the oldest event.
 func (o *outbox) head() (Record, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.recs) == 0 || o.recs[0].Seq > o.persisted {
+	if len(o.recs) == 0 {
 		return Record{}, false
 	}
 	return o.recs[0], true
