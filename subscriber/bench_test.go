@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
@@ -232,6 +234,15 @@ func BenchmarkAgentRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	pods := 10000
+	if v := os.Getenv("CHAOS_AGENT_BENCH_PODS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("CHAOS_AGENT_BENCH_PODS: %v", err)
+		}
+		pods = n
+	}
+	createPods(b, c, ns, pods)
 	bin := buildAgent(b)
 	settle := 130 * time.Second
 	if v := os.Getenv("CHAOS_AGENT_BENCH_SETTLE"); v != "" {
@@ -272,9 +283,9 @@ func BenchmarkAgentRSS(b *testing.B) {
 		if worst > 60 {
 			verdict = "GOAL MISSED"
 		}
-		b.Logf("chaos-agent watching %d Workflows: RSS %.1f MiB after sending every event (anonymous %.1f, file-backed binary pages %.1f); "+
+		b.Logf("chaos-agent watching %d Workflows and %d pods: RSS %.1f MiB after sending every event (anonymous %.1f, file-backed binary pages %.1f); "+
 			"%.1f MiB %s later (anonymous %.1f, file-backed %.1f); peak %.1f MiB — goal ≤ 60 MiB: %s",
-			workflows, burst.rss, burst.anon, burst.file, settled.rss, settle, settled.anon, settled.file, settled.hwm, verdict)
+			workflows, pods, burst.rss, burst.anon, burst.file, settled.rss, settle, settled.anon, settled.file, settled.hwm, verdict)
 	}
 }
 
@@ -378,6 +389,49 @@ func BenchmarkAgentLink(b *testing.B) {
 		b.Logf("idle 30 s after subscribing: RSS %.1f MiB (anonymous %.1f, file-backed %.1f) (goal ≤ 25 MiB)", idle.rss, idle.anon, idle.file)
 		b.Logf("subscribed again %s after the control plane returned from a %s outage, same process (goal ≤ 1s)", reconnect.Round(time.Millisecond), outage)
 	}
+}
+
+// createPods creates n pods in ns, bound to the cluster's kwok nodes (which report them
+// running), each shaped like an application's: labels, an owner-less spec with one container,
+// environment, resources and probes.
+func createPods(b *testing.B, c *testcluster.Cluster, ns string, n int) {
+	if n == 0 {
+		return
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				p := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%05d", i), Labels: map[string]string{
+						"app": fmt.Sprintf("app-%d", i%50), "tier": "web", "pod-template-hash": "5d8f7c9b6"}},
+					Spec: corev1.PodSpec{NodeName: fmt.Sprintf("kwok-node-%d", i%2),
+						Tolerations: []corev1.Toleration{{Key: "chaos", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+						Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1.2.3",
+							Env:   []corev1.EnvVar{{Name: "MODE", Value: "production"}, {Name: "PORT", Value: "8080"}},
+							Ports: []corev1.ContainerPort{{ContainerPort: 8080, Name: "http"}},
+							ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}},
+						}}},
+				}
+				if _, err := c.Client.CoreV1().Pods(ns).Create(b.Context(), p, metav1.CreateOptions{}); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatalf("create pods: %v", err)
+	default:
+	}
+	b.Logf("created %d pods in %s", n, time.Since(start).Round(time.Second))
 }
 
 func logRuntimeMemory(b *testing.B) {
