@@ -410,8 +410,8 @@ func createPods(b *testing.B, c *testcluster.Cluster, ns string, n int) {
 					Spec: corev1.PodSpec{NodeName: fmt.Sprintf("kwok-node-%d", i%2),
 						Tolerations: []corev1.Toleration{{Key: "chaos", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 						Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1.2.3",
-							Env:   []corev1.EnvVar{{Name: "MODE", Value: "production"}, {Name: "PORT", Value: "8080"}},
-							Ports: []corev1.ContainerPort{{ContainerPort: 8080, Name: "http"}},
+							Env:            []corev1.EnvVar{{Name: "MODE", Value: "production"}, {Name: "PORT", Value: "8080"}},
+							Ports:          []corev1.ContainerPort{{ContainerPort: 8080, Name: "http"}},
 							ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}},
 						}}},
 				}
