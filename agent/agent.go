@@ -160,27 +160,31 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // releaseStartupPages gives back the pages of the binary that start-up touched (binpages) once
-// the agent is ready — caches synced and, with a control plane, subscribed — or after a minute,
-// and a few seconds more for the work that follows readiness (the first events).
+// the agent is ready — caches synced and, with a control plane, subscribed — or after a minute:
+// a few seconds after readiness, and once more a minute later, when the start-up burst (every
+// run's state sent, caches filled) is over.
 func (a *Agent) releaseStartupPages(ctx context.Context, ready func() bool) {
-	deadline := time.Now().Add(time.Minute)
-	for !ready() && time.Now().Before(deadline) {
-		if clockutil.Sleep(ctx, clock.RealClock{}, 100*time.Millisecond) != nil {
+	clk := clock.RealClock{}
+	deadline := clk.Now().Add(time.Minute)
+	for !ready() && clk.Now().Before(deadline) {
+		if clockutil.Sleep(ctx, clk, 100*time.Millisecond) != nil {
 			return
 		}
 	}
-	if clockutil.Sleep(ctx, clock.RealClock{}, startupSettle) != nil {
-		return
+	for _, wait := range []time.Duration{startupSettle, time.Minute} {
+		if clockutil.Sleep(ctx, clk, wait) != nil {
+			return
+		}
+		n, err := binpages.Release()
+		if err != nil {
+			a.log.Debug("cannot release the binary's start-up pages", zap.Error(err))
+			return
+		}
+		a.log.Debug("released the binary's start-up pages", zap.Int("mappedBytes", n))
 	}
-	n, err := binpages.Release()
-	if err != nil {
-		a.log.Debug("cannot release the binary's start-up pages", zap.Error(err))
-		return
-	}
-	a.log.Debug("released the binary's start-up pages", zap.Int("mappedBytes", n))
 }
 
-// startupSettle is how long after readiness the start-up pages are released.
+// startupSettle is how long after readiness the start-up pages are first released.
 const startupSettle = 3 * time.Second
 
 func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (*subscriber.Subscriber, error) {
