@@ -229,10 +229,10 @@ func (s *Subscriber) findWorkflowAnywhere(uid string) (*runState, error) {
 // resend queues the current state of every run that has not finished: after a reconnect the
 // server converges even if it lost state.
 func (s *Subscriber) resend(ctx context.Context) {
-	select { // the outbox must be loaded before anything is pushed to it
+	select {
 	case <-s.loaded:
-	case <-ctx.Done():
-		return
+	default:
+		return // the outbox is still loading, so the watchers have not started: nothing to re-send
 	}
 	for _, obj := range s.workflowStore().List() {
 		if wf, ok := obj.(*runState); ok && wf.FinishedAt.IsZero() {
