@@ -25,6 +25,8 @@ import (
 
 	"github.com/chaos-agent/chaos-agent/executor"
 	"github.com/chaos-agent/chaos-agent/executor/faults"
+	"github.com/chaos-agent/chaos-agent/internal/binpages"
+	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 	"github.com/chaos-agent/chaos-agent/internal/config"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
@@ -180,6 +182,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return a.leading(gctx, clients, run)
 	})
+	ready := func() bool {
+		for _, check := range append(slices.Clone(h.live), h.ready...) {
+			if check() != nil {
+				return false
+			}
+		}
+		return true
+	}
+	g.Go(func() error { a.releaseStartupPages(gctx, ready); return nil })
 	a.log.Info("chaos-agent running", zap.String("scope", string(cfg.Scope)), zap.String("namespace", cfg.Namespace),
 		zap.Bool("controlPlane", cfg.ServerAddr != ""), zap.Bool("leaderElection", cfg.LeaderElect))
 	return boundedShutdown(ctx, cfg.ShutdownTimeout, a.log, g.Wait)
@@ -207,6 +218,34 @@ func boundedShutdown(ctx context.Context, timeout time.Duration, log *zap.Logger
 		return fmt.Errorf("shutdown did not finish within --shutdown-timeout %s: exiting with parts still stopping", timeout)
 	}
 }
+
+// releaseStartupPages gives back the pages of the binary that start-up touched (binpages) once
+// the agent is ready — caches synced and, with a control plane, subscribed — or after a minute:
+// a few seconds after readiness, and once more a minute later, when the start-up burst (every
+// run's state sent, caches filled) is over.
+func (a *Agent) releaseStartupPages(ctx context.Context, ready func() bool) {
+	clk := clock.RealClock{}
+	deadline := clk.Now().Add(time.Minute)
+	for !ready() && clk.Now().Before(deadline) {
+		if clockutil.Sleep(ctx, clk, 100*time.Millisecond) != nil {
+			return
+		}
+	}
+	for _, wait := range []time.Duration{startupSettle, time.Minute} {
+		if clockutil.Sleep(ctx, clk, wait) != nil {
+			return
+		}
+		n, err := binpages.Release()
+		if err != nil {
+			a.log.Debug("cannot release the binary's start-up pages", zap.Error(err))
+			return
+		}
+		a.log.Debug("released the binary's start-up pages", zap.Int("mappedBytes", n))
+	}
+}
+
+// startupSettle is how long after readiness the start-up pages are first released.
+const startupSettle = 3 * time.Second
 
 func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface, pol *policy.Source, halt func(string)) (*subscriber.Subscriber, error) {
 	cfg := a.cfg

@@ -18,7 +18,8 @@ import (
 
 // targetCaches are the informers target selection reads: pods and ReplicaSets in the executor's
 // scope, and nodes in a cluster-wide install. They are built directly on the typed clients (not
-// through client-go's all-groups informer factory) and cache objects without managed fields.
+// through client-go's all-groups informer factory) and cache only what is read: pods and
+// ReplicaSets slimmed (kube.SlimPod, kube.SlimReplicaSet), nodes without managed fields.
 type targetCaches struct {
 	informers []cache.SharedIndexInformer
 	listers   target.Listers
@@ -26,8 +27,8 @@ type targetCaches struct {
 
 func newTargetCaches(client kube.Interface, namespace string, resync time.Duration) *targetCaches {
 	c := &targetCaches{}
-	pods := addInformer(c, client, &corev1.Pod{}, resync, client.CoreV1().Pods(namespace).List, client.CoreV1().Pods(namespace).Watch)
-	replicaSets := addInformer(c, client, &appsv1.ReplicaSet{}, resync,
+	pods := addInformer(c, client, &corev1.Pod{}, resync, kube.SlimPod, client.CoreV1().Pods(namespace).List, client.CoreV1().Pods(namespace).Watch)
+	replicaSets := addInformer(c, client, &appsv1.ReplicaSet{}, resync, kube.SlimReplicaSet,
 		client.AppsV1().ReplicaSets(namespace).List, client.AppsV1().ReplicaSets(namespace).Watch)
 	c.listers = target.Listers{
 		Pods:        corelisters.NewPodLister(pods.GetIndexer()),
@@ -35,22 +36,22 @@ func newTargetCaches(client kube.Interface, namespace string, resync time.Durati
 	}
 	if namespace == "" {
 		// Nodes are cluster-scoped: only a cluster-wide install may read them (NODE_LABEL).
-		nodes := addInformer(c, client, &corev1.Node{}, resync, client.CoreV1().Nodes().List, client.CoreV1().Nodes().Watch)
+		nodes := addInformer(c, client, &corev1.Node{}, resync, kube.StripManagedFields, client.CoreV1().Nodes().List, client.CoreV1().Nodes().Watch)
 		c.listers.Nodes = corelisters.NewNodeLister(nodes.GetIndexer())
 	}
 	return c
 }
 
 // addInformer adds an informer of obj's kind, listed and watched by the typed client's List
-// and Watch, to c.
-func addInformer[L runtime.Object](c *targetCaches, client kube.Interface, obj runtime.Object, resync time.Duration,
+// and Watch, caching what transform keeps, to c.
+func addInformer[L runtime.Object](c *targetCaches, client kube.Interface, obj runtime.Object, resync time.Duration, transform cache.TransformFunc,
 	list func(context.Context, metav1.ListOptions) (L, error), watch cache.WatchFuncWithContext) cache.SharedIndexInformer {
 	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return list(ctx, o) },
 		WatchFuncWithContext: watch,
 	}, client)
 	inf := cache.NewSharedIndexInformer(lw, obj, resync, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	_ = inf.SetTransform(kube.StripManagedFields)
+	_ = inf.SetTransform(transform)
 	c.informers = append(c.informers, inf)
 	return inf
 }

@@ -215,7 +215,10 @@ func (s *Subscriber) create(ctx context.Context, obj *unstructured.Unstructured,
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &wf); err != nil {
 			return fmt.Errorf("not a valid Workflow: %w", err)
 		}
-		_, err := s.o.Argo.ArgoprojV1alpha1().Workflows(ns).Create(ctx, &wf, metav1.CreateOptions{FieldManager: "chaos-agent"})
+		created, err := s.o.Argo.ArgoprojV1alpha1().Workflows(ns).Create(ctx, &wf, metav1.CreateOptions{FieldManager: "chaos-agent"})
+		if err == nil {
+			s.earlyEvent(ctx, created)
+		}
 		return err
 	case schema.GroupKind{Group: "argoproj.io", Kind: "CronWorkflow"}:
 		var cwf wfv1.CronWorkflow

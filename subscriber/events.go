@@ -78,8 +78,9 @@ type watcher struct {
 	engines    cache.SharedIndexInformer
 	results    cache.SharedIndexInformer
 
-	mu   sync.Mutex
-	last map[string]*executionData // last event per run (carry-over of chaos data, §4.4)
+	mu    sync.Mutex
+	last  map[string]*executionData // last event per run (carry-over of chaos data, §4.4)
+	early sync.Map                  // run UID → resource version of the event sent on create
 }
 
 func (s *Subscriber) workflowStore() cache.Store { return s.w.workflows.GetStore() }
@@ -152,7 +153,11 @@ func (s *Subscriber) enginesOfRun(uid string) []*unstructured.Unstructured {
 func (s *Subscriber) watch(ctx context.Context) error {
 	w := s.w
 	_, _ = w.workflows.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { s.onWorkflow(ctx, obj, "ADD") },
+		AddFunc: func(obj any) {
+			if !s.sentEarly(obj) {
+				s.onWorkflow(ctx, obj, "ADD")
+			}
+		},
 		UpdateFunc: func(_, obj any) { s.onWorkflow(ctx, obj, "UPDATE") },
 	})
 	// A fault's progress (engine or result status) is reported as an update of its run.
@@ -179,6 +184,36 @@ func (s *Subscriber) watch(ctx context.Context) error {
 	return nil
 }
 
+// earlyEvent queues the first event of a run the agent has just created, from the API server's
+// answer, without waiting for the watch to deliver the same object: a run's start reaches the
+// control plane one watch delivery sooner. The informer's ADD of that same version is then
+// skipped (sentEarly).
+func (s *Subscriber) earlyEvent(ctx context.Context, wf *wfv1.Workflow) {
+	obj, err := compactWorkflow(wf)
+	if err != nil {
+		return
+	}
+	rs := obj.(*runState)
+	if rs.Labels[litmus.LabelInfraID] != s.o.InfraID || rs.Labels[litmus.LabelArgoInstanceID] != s.o.InfraID {
+		return // not one the informer watches
+	}
+	if _, err := s.findWorkflowAnywhere(string(rs.UID)); err == nil {
+		return // the watch was faster: its events are queued already
+	}
+	s.w.early.Store(rs.UID, rs.ResourceVersion)
+	s.onWorkflow(ctx, rs, "ADD")
+}
+
+// sentEarly reports (once) whether the informer's obj is the version earlyEvent already sent.
+func (s *Subscriber) sentEarly(obj any) bool {
+	rs, ok := obj.(*runState)
+	if !ok {
+		return false
+	}
+	rv, ok := s.w.early.LoadAndDelete(rs.UID)
+	return ok && rv == rs.ResourceVersion
+}
+
 func (s *Subscriber) findWorkflowAnywhere(uid string) (*runState, error) {
 	if uid == "" {
 		return nil, fmt.Errorf("no run id")
@@ -195,6 +230,11 @@ func (s *Subscriber) findWorkflowAnywhere(uid string) (*runState, error) {
 // resend queues the current state of every run that has not finished: after a reconnect the
 // server converges even if it lost state.
 func (s *Subscriber) resend(ctx context.Context) {
+	select {
+	case <-s.loaded:
+	default:
+		return // the outbox is still loading, so the watchers have not started: nothing to re-send
+	}
 	for _, obj := range s.workflowStore().List() {
 		if wf, ok := obj.(*runState); ok && wf.FinishedAt.IsZero() {
 			s.onWorkflow(ctx, wf, "UPDATE")

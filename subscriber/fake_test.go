@@ -268,6 +268,8 @@ func newFakeSubscriber(t *testing.T, fc fakeClients, edit func(*Options)) *Subsc
 		Dial: func(context.Context, string) (Conn, error) {
 			return nil, errors.New("no dialer in this test")
 		},
+		// The server always answers HTTP: after a dropped link the agent waits its back-off.
+		Probe: func(context.Context) bool { return true },
 	}
 	if edit != nil {
 		edit(&o)

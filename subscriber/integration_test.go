@@ -443,6 +443,17 @@ func TestConfirmConnectAndRun(t *testing.T) {
 			t.Errorf("event %d of %d is completed before the last", i, len(evs))
 		}
 	}
+	// The run's first event is queued from the create's answer (not the watch), and the watch's
+	// ADD of the same version is not sent again.
+	adds := 0
+	for _, e := range evs {
+		if e.Execution["eventType"] == "ADD" {
+			adds++
+		}
+	}
+	if evs[0].Execution["eventType"] != "ADD" || adds != 1 {
+		t.Errorf("first event %v, %d ADD events; want the first and only one ADD", evs[0].Execution["eventType"], adds)
+	}
 	var sawRunning, sawChaos bool
 	for _, e := range evs {
 		if e.Phase == "Running" {

@@ -2,9 +2,14 @@ package subscriber
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,9 +36,17 @@ func (e *rejectedError) authOrVersion() bool {
 	return strings.Contains(s, "MISMATCH") || strings.Contains(s, "VERSION") || strings.Contains(s, "ACCESS")
 }
 
-// link keeps the infraConnect subscription up until ctx ends: every failure — dial errors,
-// refusals, silence, server restarts — leads to a reconnect after a capped, jittered exponential
-// back-off; the process never exits because of the control plane.
+// link keeps the infraConnect subscription up until ctx ends; the process never exits because
+// of the control plane. After a failure it waits before the next attempt:
+//
+//   - a refusal — the server answered and said no (wrong key, version mismatch, a 4xx handshake,
+//     an untrusted certificate) — waits a capped, jittered exponential back-off
+//     (ReconnectMin doubling to ReconnectMax), since asking again soon changes nothing;
+//   - an unreachable server (dial, read or write errors, a 502/503/504 from a proxy) is watched
+//     with cheap readiness probes (an HTTP GET, no websocket, no GraphQL) every ProbeInterval or
+//     less, jittered, and subscribed to again as soon as a probe finds it back after it was
+//     seen down — however long the outage was. While probes fail no handshake is attempted, so
+//     a fleet of agents costs a recovering server one small request per agent and interval.
 func (s *Subscriber) link(ctx context.Context) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = s.o.ReconnectMin
@@ -64,6 +77,13 @@ func (s *Subscriber) link(ctx context.Context) error {
 			wait = max(wait, s.o.ReconnectMax)
 			s.log.Error("control plane refused this agent's identity or version: check INFRA_ID, the access key and VERSION (re-download the infrastructure manifest if the key was rotated)",
 				zap.Error(err), zap.Duration("retryIn", wait))
+		case unreachable(err):
+			s.log.Warn("control-plane link down; probing the server until it answers", zap.Error(err),
+				zap.Duration("probeEvery", s.o.ProbeInterval), zap.Duration("retryIn", wait))
+			if err := s.awaitServer(ctx, wait); err != nil {
+				return nil
+			}
+			continue
 		default:
 			s.log.Warn("control-plane link down", zap.Error(err), zap.Duration("retryIn", wait))
 		}
@@ -74,6 +94,91 @@ func (s *Subscriber) link(ctx context.Context) error {
 	}
 }
 
+// awaitServer returns once the next subscription attempt is due after a network failure: as
+// soon as a probe finds the server answering after one found it down (it is back: subscribe at
+// once), or, if every probe finds it up, once wait has passed (the server answers HTTP but the
+// subscription failed: keep the back-off so that a broken path is not hammered). Probes run at
+// jittered intervals of at most ProbeInterval.
+func (s *Subscriber) awaitServer(ctx context.Context, wait time.Duration) error {
+	due := s.o.Clock.Now().Add(wait)
+	down := false
+	for {
+		step := jitter(s.o.ProbeInterval)
+		if !down {
+			step = min(step, max(0, due.Sub(s.o.Clock.Now())))
+		}
+		// A long outage is waiting, not being stuck: each step has its own deadline.
+		s.linkDog.expect(s.o.Clock.Now(), step+s.o.ProbeInterval)
+		if err := clockutil.Sleep(ctx, s.o.Clock, step); err != nil {
+			return err
+		}
+		began := s.o.Clock.Now()
+		up := s.o.Probe(ctx)
+		s.o.Metrics.probes.WithLabelValues(strconv.FormatBool(up)).Inc()
+		switch {
+		case !up:
+			down = true
+		case down:
+			s.log.Info("control plane answers again; subscribing", zap.Duration("probeTook", s.o.Clock.Since(began)))
+			return nil
+		case !s.o.Clock.Now().Before(due):
+			return nil
+		}
+	}
+}
+
+// jitter returns a duration in [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
+
+// probe reports whether the server answers HTTP at all: a GET on the GraphQL URL (which a
+// GraphQL server refuses with a 4xx — an answer all the same), through the same proxy and TLS
+// settings as the link. No answer, a 5xx (a proxy whose backend is down) or a 429 means not yet.
+func (s *Subscriber) probe(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.o.ProbeInterval)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.o.ServerAddr, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := s.gql.http.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	_ = resp.Body.Close()
+	return resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests
+}
+
+// linkError marks a failure of the network path (the connection broke or could not be made),
+// as opposed to a refusal by a server that answered.
+type linkError struct{ err error }
+
+func (e *linkError) Error() string { return e.err.Error() }
+func (e *linkError) Unwrap() error { return e.err }
+
+// unreachable reports whether err means the server could not be reached (rather than that it
+// refused): a connection that broke, a dial that got no HTTP answer — except a certificate that
+// is not trusted, which no retry fixes — or a proxy's 502/503/504.
+func unreachable(err error) bool {
+	var le *linkError
+	if errors.As(err, &le) {
+		return true
+	}
+	var hs *HandshakeError
+	if errors.As(err, &hs) {
+		switch hs.Status {
+		case 0:
+			var cert *tls.CertificateVerificationError
+			return !errors.As(err, &cert)
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+	}
+	return false
+}
+
 // session runs one websocket connection until it fails.
 func (s *Subscriber) session(ctx context.Context) error {
 	s.linkDog.expect(s.o.Clock.Now(), 30*time.Second)
@@ -81,6 +186,10 @@ func (s *Subscriber) session(ctx context.Context) error {
 	conn, err := s.o.Dial(dialCtx, s.wsURL)
 	cancel()
 	if err != nil {
+		var hs *HandshakeError
+		if !errors.As(err, &hs) {
+			err = &HandshakeError{Err: err} // a DialFunc that does not say: no HTTP answer
+		}
 		return err
 	}
 	defer func() { _ = conn.Close() }() // also closed when ctx ends; the second Close errors
@@ -97,7 +206,7 @@ func (s *Subscriber) session(ctx context.Context) error {
 	for _, m := range [][]byte{init, start} {
 		s.linkDog.expect(s.o.Clock.Now(), 10*time.Second)
 		if err := conn.Write(ctx, m); err != nil {
-			return fmt.Errorf("send %s: %w", frameType(m), err)
+			return &linkError{fmt.Errorf("send %s: %w", frameType(m), err)}
 		}
 	}
 	acked := false
@@ -108,7 +217,7 @@ func (s *Subscriber) session(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
-			return fmt.Errorf("read (no frame for up to %s): %w", s.o.KeepAliveTimeout, err)
+			return &linkError{fmt.Errorf("read (no frame for up to %s): %w", s.o.KeepAliveTimeout, err)}
 		}
 		f, err := decodeFrame(msg)
 		if err != nil {
@@ -148,6 +257,14 @@ func (s *Subscriber) session(ctx context.Context) error {
 	}
 }
 
+// lastConnected is when the subscription was last acknowledged (zero before).
+func (s *Subscriber) lastConnected() time.Time {
+	if ns := s.connectedAt.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 func frameType(m []byte) string {
 	f, _ := decodeFrame(m)
 	return f.Type
@@ -171,8 +288,7 @@ func (s *Subscriber) setConnected(ctx context.Context, up bool, cause error) {
 	}
 	if up {
 		s.linkSt.set(nil, s.o.Clock.Now())
-	}
-	if up {
+		s.connectedAt.Store(s.o.Clock.Now().UnixNano())
 		s.o.Metrics.connected.Set(1)
 		s.log.Info("subscribed to the control plane", zap.String("url", s.wsURL))
 		s.recordEvent(ctx, corev1.EventTypeNormal, "ControlPlaneConnected", "subscribed to "+s.wsURL)

@@ -13,6 +13,8 @@ type Metrics struct {
 	outboxDepth   prometheus.Gauge
 	storeFailures prometheus.Counter
 	eventLatency  prometheus.Histogram
+	probes        *prometheus.CounterVec
+	outboxWrites  prometheus.Counter
 }
 
 // NewMetrics creates the subscriber's metrics (unregistered).
@@ -36,9 +38,14 @@ func NewMetrics() *Metrics {
 			Help: "Failed writes of the outbox to its store (retried; after 30 s events are sent from memory)."}),
 		eventLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chaos_agent_event_delivery_seconds",
 			Help: "Time from an event being queued to the control plane accepting it.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chaos_agent_control_plane_probes_total",
+			Help: "Readiness probes of an unreachable control plane, by whether it answered."}, []string{"up"}),
+		outboxWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "chaos_agent_outbox_writes_total",
+			Help: "Outbox segments written to the store."}),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.connected, m.badFrames, m.actions, m.eventsQueued, m.eventsSent, m.eventsFailed, m.outboxDepth, m.storeFailures, m.eventLatency}
+	return []prometheus.Collector{m.connected, m.badFrames, m.actions, m.eventsQueued, m.eventsSent, m.eventsFailed, m.outboxDepth, m.storeFailures,
+		m.eventLatency, m.probes, m.outboxWrites}
 }

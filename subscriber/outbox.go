@@ -5,9 +5,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -67,9 +70,9 @@ type outbox struct {
 
 	mu        sync.Mutex
 	recs      []Record
-	seq       uint64 // last sequence number given
-	persisted uint64 // every record up to this sequence number is in the store
-	dirty     uint   // bit s: segment s in the store is behind memory
+	seq       uint64                 // last sequence number given
+	dirty     uint                   // bit s: segment s in the store may be behind memory
+	stored    [outboxSegments]uint64 // fingerprint of each segment's records as last stored
 	segs      [outboxSegments]segment
 	notify    chan struct{}   // wakes the sender
 	flushes   chan struct{}   // wakes the flusher
@@ -106,7 +109,9 @@ func (o *outbox) load(ctx context.Context) error {
 		o.account(r, 1)
 	}
 	o.dirty = 0 // as stored
-	o.persisted = o.seq
+	for seg := range outboxSegments {
+		o.stored[seg] = o.fingerprint(seg)
+	}
 	o.progress = o.clock.Now()
 	o.metrics.outboxDepth.Set(float64(len(o.recs)))
 	if len(recs) > 0 {
@@ -131,8 +136,8 @@ const (
 	maxEventBytes = 64 << 10
 	// maxPending is how many runs may have an event waiting in memory while the outbox is full.
 	maxPending = 4096
-	// storeGrace is how long the store may fail before events are sent from memory anyway (the
-	// outbox then only loses them if the agent also restarts).
+	// storeGrace is how long the store may fail before the log says it has been failing for
+	// long (delivery never waits for the store).
 	storeGrace = 30 * time.Second
 )
 
@@ -162,6 +167,7 @@ func (o *outbox) push(_ context.Context, runID string, completed bool, req json.
 	o.metrics.outboxDepth.Set(float64(len(o.recs) + len(o.pending)))
 	o.mu.Unlock()
 	o.metrics.eventsQueued.Inc()
+	o.signal()
 	select {
 	case o.flushes <- struct{}{}:
 	default:
@@ -352,6 +358,16 @@ const ackFlushPeriod = time.Second
 // runFlusher writes the outbox to the store: right away when events were added (events pushed
 // while a write is in progress go together in the next one, so a burst costs a few writes), every
 // second when only acknowledged events were removed, and once more when ctx ends.
+//
+// The sender does not wait for these writes: an event is sent while it is being written, so the
+// ConfigMap write is off the delivery path, and an event acknowledged before the flusher gets to
+// it is never written (a segment whose records are already stored as they are is skipped). This
+// gives up nothing: an event is lost only if the process dies before both its write and its
+// delivery — the window there always was between an informer seeing a change and its write — and
+// a restarted agent re-lists every Workflow and queues each run's current state. What a crash can
+// do is replay an older, stored event of a run after a newer one was delivered unwritten (whose
+// removal of the older one was not yet written); the re-listed current state follows it at once,
+// and the control plane discards any event of a run it has as completed.
 func (s *Subscriber) runFlusher(ctx context.Context) error {
 	o := s.outbox
 	ticker := s.o.Clock.NewTicker(ackFlushPeriod)
@@ -371,22 +387,31 @@ func (s *Subscriber) runFlusher(ctx context.Context) error {
 	}
 }
 
-// persist writes the segments that changed; records pushed before the write may then be sent.
-// A failed write is retried by the flusher's next tick.
+// persist writes the segments whose records differ from what the store holds. A failed write is
+// retried by the flusher's next tick.
 func (o *outbox) persist(ctx context.Context) {
 	o.mu.Lock()
 	dirty := o.dirty
+	var bySegment [outboxSegments][]Record
+	var prints [outboxSegments]uint64
+	for seg := range outboxSegments {
+		if dirty&(1<<seg) == 0 {
+			continue
+		}
+		if prints[seg] = o.fingerprint(seg); prints[seg] == o.stored[seg] {
+			dirty &^= 1 << seg // already stored as it is (e.g. pushed and acknowledged in between)
+		}
+	}
 	if dirty == 0 {
+		o.dirty = 0
 		o.mu.Unlock()
 		return
 	}
-	var bySegment [outboxSegments][]Record
 	for _, r := range o.recs {
 		if dirty&(1<<r.segment) != 0 {
 			bySegment[r.segment] = append(bySegment[r.segment], r)
 		}
 	}
-	upto := o.seq
 	o.dirty = 0
 	o.mu.Unlock()
 	var failed uint
@@ -400,6 +425,14 @@ func (o *outbox) persist(ctx context.Context) {
 			errs = append(errs, err)
 		}
 	}
+	o.mu.Lock()
+	for seg := range outboxSegments {
+		if dirty&(1<<seg) != 0 && failed&(1<<seg) == 0 {
+			o.stored[seg] = prints[seg]
+		}
+	}
+	o.mu.Unlock()
+	o.metrics.outboxWrites.Add(float64(bits.OnesCount(dirty &^ failed)))
 	if failed != 0 {
 		err := errors.Join(errs...)
 		o.mu.Lock()
@@ -412,27 +445,23 @@ func (o *outbox) persist(ctx context.Context) {
 		degraded := now.Sub(o.failingSince) >= storeGrace
 		o.mu.Unlock()
 		o.metrics.storeFailures.Inc()
-		o.log.Warn("cannot persist the outbox; keeping events in memory and retrying", zap.Error(err), zap.Bool("sendingFromMemory", degraded))
-		if degraded {
-			o.signal() // the sender no longer waits for the store
-		}
+		o.log.Warn("cannot persist the outbox; keeping events in memory, sending them and retrying", zap.Error(err), zap.Bool("failingForLong", degraded))
 		return
 	}
 	o.mu.Lock()
-	o.persisted = max(o.persisted, upto)
 	if !o.failingSince.IsZero() {
 		o.log.Info("outbox persisted again", zap.Duration("after", o.clock.Since(o.failingSince)))
 	}
 	o.failingSince, o.storeErr = time.Time{}, nil
 	o.mu.Unlock()
-	o.signal()
 }
 
-// storeProblem describes a store that has been failing (nil when it works).
+// storeProblem describes a store that has been failing for storeGrace or longer (nil when it
+// works, or failed only briefly: one failed write is retried a second later).
 func (o *outbox) storeProblem() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.failingSince.IsZero() {
+	if o.failingSince.IsZero() || o.clock.Since(o.failingSince) < storeGrace {
 		return nil
 	}
 	return fmt.Errorf("the outbox store has been failing for %s: %w", o.clock.Since(o.failingSince).Round(time.Second), o.storeErr)
@@ -449,15 +478,26 @@ func (o *outbox) stalled() time.Duration {
 	return o.clock.Since(o.progress)
 }
 
-// head returns the oldest event, once it is persisted — or at once when the store has been
-// failing for storeGrace: a store that cannot persist never blocks delivery.
+// fingerprint identifies the records of segment seg (their sequence numbers: a record never
+// changes once pushed). Called with o.mu held.
+func (o *outbox) fingerprint(seg int) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	for _, r := range o.recs {
+		if r.segment == seg {
+			binary.LittleEndian.PutUint64(b[:], r.Seq)
+			_, _ = h.Write(b[:])
+		}
+	}
+	return h.Sum64()
+}
+
+// head returns the oldest event. It does not wait for the store (see runFlusher): a store that
+// cannot persist never blocks delivery.
 func (o *outbox) head() (Record, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.recs) == 0 {
-		return Record{}, false
-	}
-	if o.recs[0].Seq > o.persisted && (o.failingSince.IsZero() || o.clock.Since(o.failingSince) < storeGrace) {
 		return Record{}, false
 	}
 	return o.recs[0], true

@@ -79,15 +79,11 @@ func TestOutboxBounds(t *testing.T) {
 	if !o.queuedCompleted("run-99") || !o.queuedCompleted("run-98") {
 		t.Error("a completed event was lost")
 	}
-	// Events are sent only once persisted.
+	// Events are ready to send at once: the sender does not wait for the store.
 	o2 := newOutbox(&MemoryStore{}, NewMetrics(), zap.NewNop(), nil)
 	o2.push(ctx, "r", false, json.RawMessage(`{}`), now)
-	if _, ok := o2.head(); ok {
-		t.Error("an unpersisted event is ready to send")
-	}
-	o2.persist(ctx)
 	if _, ok := o2.head(); !ok {
-		t.Error("a persisted event is not ready to send")
+		t.Error("a new event is not ready to send before it is written")
 	}
 }
 
@@ -171,24 +167,67 @@ func (f *failingStore) Save(ctx context.Context, segment int, recs []Record) err
 	return f.MemoryStore.Save(ctx, segment, recs)
 }
 
-// TestOutboxWriteFailure: an event whose segment cannot be written is not sent, and the next
-// flush writes it.
+// TestOutboxWriteFailure: an event whose segment cannot be written is still sent, stays in
+// memory, and the next flush writes it.
 func TestOutboxWriteFailure(t *testing.T) {
 	ctx := t.Context()
 	store := &failingStore{fail: true}
 	o := newOutbox(store, NewMetrics(), zap.NewNop(), nil)
 	o.push(ctx, "r", true, json.RawMessage(`{}`), time.Now())
 	o.persist(ctx)
-	if _, ok := o.head(); ok {
-		t.Fatal("an event that could not be persisted is ready to send")
+	if _, ok := o.head(); !ok {
+		t.Fatal("an event that could not be written is not sent")
 	}
 	store.fail = false
 	o.persist(ctx)
-	if _, ok := o.head(); !ok {
-		t.Fatal("the event is not ready after a successful retry")
-	}
 	if all, _ := store.Load(ctx); len(all) != 1 {
-		t.Fatalf("%d events stored, want 1", len(all))
+		t.Fatalf("%d events stored after the retry, want 1", len(all))
+	}
+}
+
+// TestOutboxWriteSkipped: an event acknowledged before the flusher got to it is never written;
+// one that is not acknowledged is written, and a restart replays it; writing what is already
+// stored is skipped.
+func TestOutboxWriteSkipped(t *testing.T) {
+	ctx := t.Context()
+	store := &MemoryStore{}
+	m := NewMetrics()
+	o := newOutbox(store, m, zap.NewNop(), nil)
+	if err := o.load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	o.push(ctx, "fast", false, json.RawMessage(`{"n":1}`), now)
+	head, _ := o.head()
+	o.ack(ctx, head.Seq) // delivered before the flusher ran
+	o.persist(ctx)
+	if store.saves != 0 || testutil.ToFloat64(m.outboxWrites) != 0 {
+		t.Fatalf("%d writes for an event acknowledged before its write, want 0", store.saves)
+	}
+	o.push(ctx, "slow", true, json.RawMessage(`{"n":2}`), now) // the control plane is away
+	o.persist(ctx)
+	if store.saves != 1 {
+		t.Fatalf("%d writes for an unacknowledged event, want 1", store.saves)
+	}
+	o.persist(ctx)
+	o.dirty = 1<<outboxSegments - 1
+	o.persist(ctx) // nothing changed since
+	if store.saves != 1 {
+		t.Errorf("%d writes after rewriting unchanged segments, want 1", store.saves)
+	}
+	// A restart replays the unacknowledged event, and only it.
+	o2 := newOutbox(store, NewMetrics(), zap.NewNop(), nil)
+	if err := o2.load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := o2.head(); !ok || r.RunID != "slow" || o2.depth() != 1 {
+		t.Fatalf("replayed %+v (depth %d), want the event of run slow", r, o2.depth())
+	}
+	// Once it is acknowledged, its removal is written.
+	o2.ack(ctx, o2.recs[0].Seq)
+	o2.persist(ctx)
+	if all, _ := store.Load(ctx); len(all) != 0 || store.saves != 2 {
+		t.Errorf("%d events stored after the ack (%d writes), want 0 (2)", len(all), store.saves)
 	}
 }
 

@@ -54,6 +54,9 @@ type Options struct {
 
 	HTTP *HTTPOptions
 	Dial DialFunc // default: gorilla with the TLS settings
+	// Probe reports whether the server answers at all; the link calls it while the server is
+	// unreachable (default: an HTTP GET on ServerAddr, see Subscriber.probe).
+	Probe func(ctx context.Context) bool
 
 	Clock            clock.WithTicker
 	Log              *zap.Logger
@@ -72,6 +75,8 @@ type Options struct {
 	ActionMemory int64
 	// HaltAll stops every running fault (action halt_all); nil refuses the action.
 	HaltAll func(reason string)
+	// ProbeInterval spaces the readiness probes of an unreachable server at most this far apart (default 1s).
+	ProbeInterval time.Duration
 }
 
 // HTTPOptions configure the HTTP client and websocket TLS.
@@ -91,15 +96,17 @@ type Subscriber struct {
 	outbox *outbox
 	w      *watcher
 
-	connected atomic.Bool
-	linkSt    linkState
+	connected   atomic.Bool
+	connectedAt atomic.Int64 // unix nanoseconds of the last subscription ack
+	linkSt      linkState
 	// unsavedKey is a rotated access key not yet stored in the Secret (kept in memory, stored
 	// in the background).
 	unsavedKey string
 	// Watchdogs of the loops /healthz checks.
 	linkDog, sendDog, flushDog watchdog
 	actions                    chan Action
-	memory                     *memBudget // accounts the actions queued and running
+	memory                     *memBudget    // accounts the actions queued and running
+	loaded                     chan struct{} // closed once the outbox is loaded
 }
 
 // New validates the options and builds a Subscriber.
@@ -145,6 +152,9 @@ func New(o Options) (*Subscriber, error) {
 	if o.ReconnectMax == 0 {
 		o.ReconnectMax = 60 * time.Second
 	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = time.Second
+	}
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
@@ -177,6 +187,10 @@ func New(o Options) (*Subscriber, error) {
 		gql:     &gqlClient{url: o.ServerAddr, http: newHTTPClient(tlsCfg, o.HTTP.Timeout)},
 		actions: make(chan Action, 256),
 		memory:  newMemBudget(o.ActionMemory),
+		loaded:  make(chan struct{}),
+	}
+	if s.o.Probe == nil {
+		s.o.Probe = s.probe
 	}
 	key := o.AccessKey
 	s.key.Store(&key)
@@ -196,28 +210,33 @@ func (s *Subscriber) identity() InfraIdentity {
 }
 
 // Run confirms the registration if needed, then runs the link, the action workers, the event
-// watchers and the outbox sender until ctx ends.
+// watchers and the outbox sender until ctx ends. The outbox is read from its store while the
+// registration is confirmed and the link comes up (the subscription does not need it); the
+// watchers, workers and sender start once it is loaded.
 func (s *Subscriber) Run(ctx context.Context) error {
-	if err := s.outbox.load(ctx); err != nil {
-		return fmt.Errorf("outbox: %w", err)
-	}
-	if err := s.confirm(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
 	g, gctx := errgroup.WithContext(ctx)
-	for range s.o.Workers {
-		g.Go(func() error { s.work(gctx); return nil })
-	}
-	g.Go(func() error { return s.watch(gctx) })
-	g.Go(func() error { return s.send(gctx) })
-	g.Go(func() error { return s.runFlusher(gctx) })
-	g.Go(func() error { return s.link(gctx) })
-	if key := s.unsavedKey; key != "" {
-		g.Go(func() error { s.keepKey(gctx, key); return nil })
-	}
+	g.Go(func() error {
+		if err := s.outbox.load(gctx); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		close(s.loaded)
+		for range s.o.Workers {
+			g.Go(func() error { s.work(gctx); return nil })
+		}
+		g.Go(func() error { return s.watch(gctx) })
+		g.Go(func() error { return s.send(gctx) })
+		g.Go(func() error { return s.runFlusher(gctx) })
+		return nil
+	})
+	g.Go(func() error {
+		if err := s.confirm(gctx); err != nil {
+			return err
+		}
+		if key := s.unsavedKey; key != "" {
+			g.Go(func() error { s.keepKey(gctx, key); return nil })
+		}
+		return s.link(gctx)
+	})
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return nil

@@ -20,12 +20,23 @@ type Conn interface {
 	Close() error
 }
 
-// DialFunc opens a Conn.
+// DialFunc opens a Conn. Its errors should be *HandshakeError, saying whether the server
+// answered the upgrade request with an HTTP status.
 type DialFunc func(ctx context.Context, url string) (Conn, error)
 
 // DefaultMaxFrameBytes bounds one websocket message from the control plane. ChaosCenter's largest
 // messages (experiment Workflows with their embedded manifests) are well under 1 MiB.
 const DefaultMaxFrameBytes = 4 << 20
+
+// HandshakeError is a failed websocket dial. Status is the HTTP status the server answered the
+// upgrade request with, or 0 when no answer came (no connection, TLS failure, timeout).
+type HandshakeError struct {
+	Status int
+	Err    error
+}
+
+func (e *HandshakeError) Error() string { return e.Err.Error() }
+func (e *HandshakeError) Unwrap() error { return e.Err }
 
 // gorillaDialer dials with gorilla/websocket: the only place that library is used. A message
 // larger than maxFrame fails the read (the link reconnects) before it is buffered whole.
@@ -42,9 +53,9 @@ func gorillaDialer(tlsCfg *tls.Config, maxFrame int64) DialFunc {
 		c, resp, err := d.DialContext(ctx, url, nil)
 		if err != nil {
 			if resp != nil {
-				return nil, fmt.Errorf("dial %s: %w (HTTP %d)", url, err, resp.StatusCode)
+				return nil, &HandshakeError{Status: resp.StatusCode, Err: fmt.Errorf("dial %s: %w (HTTP %d)", url, err, resp.StatusCode)}
 			}
-			return nil, fmt.Errorf("dial %s: %w", url, err)
+			return nil, &HandshakeError{Err: fmt.Errorf("dial %s: %w", url, err)}
 		}
 		c.SetReadLimit(maxFrame)
 		return &gorillaConn{c: c}, nil

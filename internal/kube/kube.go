@@ -147,17 +147,23 @@ func NewClientset(cfg *rest.Config) (*Clientset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes HTTP client: %w", err)
 	}
+	// Built-in types travel as protobuf: decoding a list of thousands of pods makes a fraction
+	// of the garbage (and CPU) JSON does. (CRDs have no protobuf: the dynamic and Argo clients
+	// keep JSON.)
+	typed := rest.CopyConfig(cfg)
+	typed.ContentType = "application/vnd.kubernetes.protobuf"
+	typed.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	var cs Clientset
-	if cs.core, err = corev1.NewForConfigAndClient(cfg, httpClient); err != nil {
+	if cs.core, err = corev1.NewForConfigAndClient(typed, httpClient); err != nil {
 		return nil, fmt.Errorf("core/v1 client: %w", err)
 	}
-	if cs.apps, err = appsv1.NewForConfigAndClient(cfg, httpClient); err != nil {
+	if cs.apps, err = appsv1.NewForConfigAndClient(typed, httpClient); err != nil {
 		return nil, fmt.Errorf("apps/v1 client: %w", err)
 	}
-	if cs.policy, err = policyv1.NewForConfigAndClient(cfg, httpClient); err != nil {
+	if cs.policy, err = policyv1.NewForConfigAndClient(typed, httpClient); err != nil {
 		return nil, fmt.Errorf("policy/v1 client: %w", err)
 	}
-	if cs.coordination, err = coordinationv1.NewForConfigAndClient(cfg, httpClient); err != nil {
+	if cs.coordination, err = coordinationv1.NewForConfigAndClient(typed, httpClient); err != nil {
 		return nil, fmt.Errorf("coordination/v1 client: %w", err)
 	}
 	if cs.discovery, err = discovery.NewDiscoveryClientForConfigAndClient(cfg, httpClient); err != nil {
