@@ -165,7 +165,8 @@ func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface) (
 	return subscriber.New(subscriber.Options{
 		ServerAddr: cfg.ServerAddr, InfraID: cfg.InfraID, AccessKey: cfg.AccessKey, Version: cfg.InfraVersion,
 		Namespace: cfg.Namespace, ClusterScope: cfg.Scope == config.ScopeCluster, StartTime: start, PodName: cfg.PodName,
-		Kube: clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
+		ImageRegistry: cfg.ImageRegistry,
+		Kube:          clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(clients.Kube.Discovery())),
 		HTTP:   &subscriber.HTTPOptions{SkipVerify: cfg.SkipSSLVerify, CustomCertB64: cfg.CustomTLSCert},
 		Log:    a.log.Named("subscriber"),

@@ -1118,11 +1118,11 @@ data:
   telemetryConfig: "{enabled: false}"
   # No registry is reachable: tell Argo's emissary the entrypoints of the ChaosHub step images.
   images: |
-    chaosnative/litmus-checker:2.11.0: {cmd: [/usr/local/bin/chaos-agent, check]}
-    docker.io/chaosnative/litmus-checker:2.11.0: {cmd: [/usr/local/bin/chaos-agent, check]}
-    litmuschaos/litmus-checker:latest: {cmd: [/usr/local/bin/chaos-agent, check]}
-    chaosnative/k8s:2.11.0: {cmd: [/bin/sh]}
-    litmuschaos/k8s:latest: {cmd: [/bin/sh]}
+    chaosnative/litmus-checker:2.11.0: {entrypoint: [/usr/local/bin/chaos-agent, check]}
+    docker.io/chaosnative/litmus-checker:2.11.0: {entrypoint: [/usr/local/bin/chaos-agent, check]}
+    litmuschaos/litmus-checker:latest: {entrypoint: [/usr/local/bin/chaos-agent, check]}
+    chaosnative/k8s:2.11.0: {entrypoint: [/bin/sh]}
+    litmuschaos/k8s:latest: {entrypoint: [/bin/sh]}
 ${ARGO_INSTANCE_ID:+  instanceID: "$ARGO_INSTANCE_ID"}
 CM
 		start workflow-controller env LEADER_ELECTION_DISABLE=true DEFAULT_REQUEUE_TIME=1s \

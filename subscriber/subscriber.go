@@ -38,6 +38,9 @@ type Options struct {
 	ClusterScope bool
 	StartTime    time.Time // Workflows created earlier are ignored
 	PodName      string
+	// ImageRegistry points the step images of applied Workflows at a private registry
+	// (IMAGE_REGISTRY; imageref.Mirror). Empty: the images are applied as sent.
+	ImageRegistry string
 
 	Kube    kube.Interface
 	Dynamic dynamic.Interface
