@@ -66,9 +66,9 @@ func TestSeedTutorial(t *testing.T) {
 		}
 	}
 	say("result")
-	fmt.Printf("%-7s %-9s %-10s %-10s %-8s %-9s %-4s %s\n", "ENGINE", "REPLICAS", "WORKFLOW", "RUN", "VERDICT", "PROBE", "PSP", "RESILIENCE SCORE")
+	fmt.Printf("%-7s %-9s %-10s %-29s %-8s %-8s %-8s %s\n", "ENGINE", "REPLICAS", "WORKFLOW", "RUN", "VERDICT", "PROBE", "PSP", "RESILIENCE SCORE")
 	for _, row := range rows {
-		fmt.Printf("%-7s %-9s %-10s %-10s %-8s %-9s %-4s %s\n", row.engine, row.replicas, row.wfPhase, row.runPhase, row.verdict, row.probe, row.psp, row.score)
+		fmt.Printf("%-7s %-9s %-10s %-29s %-8s %-8s %-8s %s\n", row.engine, row.replicas, row.wfPhase, row.runPhase, row.verdict, row.probe, row.psp, row.score)
 	}
 }
 
@@ -338,6 +338,7 @@ func (r *realNode) seedRun(t *testing.T, cp *devcp, engine, infraID, notify, dur
 
 	steps := r.watchStepPods(t, name)
 	victims := r.watchPods(t, seedNS, "app=cartservice")
+	engineStopped := r.watchEngineStopped(t)
 	sent := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -458,6 +459,15 @@ func (r *realNode) seedRun(t *testing.T, cp *devcp, engine, infraID, notify, dur
 		if len(late) > 0 {
 			t.Errorf("pods deleted more than 1 s after the stop: %v", late)
 		}
+		if at := engineStopped(); at.IsZero() {
+			t.Errorf("the run's ChaosEngine never reached engineStatus stopped")
+		} else {
+			lat := at.Sub(stoppedAt)
+			fmt.Printf("   stop latency: workflow_run_stop sent → ChaosEngine engineStatus stopped: %.2fs\n", lat.Seconds())
+			if lat > time.Second {
+				t.Errorf("the ChaosEngine was stopped %.2fs after workflow_run_stop, want within 1 s", lat.Seconds())
+			}
+		}
 		r.printResults(t, stoppedAt)
 	}
 	return row
@@ -478,6 +488,38 @@ func (r *realNode) printResults(t *testing.T, stoppedAt time.Time) {
 		}
 		fmt.Printf("   ChaosResult %s: phase %s, verdict %s\n", u.GetName(), phase, verdict)
 	}
+}
+
+// watchEngineStopped watches the ChaosEngines of hce; the function it returns tells when one was
+// first seen with engineStatus stopped (zero: never).
+func (r *realNode) watchEngineStopped(t *testing.T) func() time.Time {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := r.c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(seedNS).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var at time.Time
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			st, _, _ := unstructured.NestedString(u.Object, "status", "engineStatus")
+			mu.Lock()
+			if st == string(litmus.EngineStatusStopped) && at.IsZero() {
+				at = time.Now()
+			}
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); w.Stop(); <-done })
+	return func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
 }
 
 // stepPods records the pods of one Workflow as they run (Argo deletes them at the Workflow's end:
