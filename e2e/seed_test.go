@@ -419,6 +419,10 @@ func (r *realNode) seedRun(t *testing.T, cp *devcp, engine, infraID, notify, dur
 		printPods(pods)
 		steps.mu.Lock()
 		for name, log := range steps.failed {
+			if stop != nil { // Argo's Stop strategy terminates the running step
+				fmt.Printf("   step pod %s ended Failed (stopped); its main container's log:\n%s", name, indent(log))
+				continue
+			}
 			t.Errorf("step pod %s failed; its main container's log:\n%s", name, log)
 		}
 		steps.mu.Unlock()
@@ -662,4 +666,12 @@ func chaosData(ex map[string]any) (verdict, probe, psp, why string) {
 		}
 	}
 	return verdict, probe, psp, why
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for l := range strings.SplitSeq(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString("        " + l + "\n")
+	}
+	return b.String()
 }

@@ -1099,8 +1099,8 @@ NODE
 	ad=$(argo_dir)
 	kc apply --server-side -k "$ad/manifests/base/crds/${ARGO_CRDS:-full}" >/dev/null
 	kc apply --server-side -f "$REPO/manifests/crds/litmus/" >/dev/null
-	wait_for "CRDs Established" 60 kc wait --for condition=established --timeout 5s crd --all
-	wait_for "kwok nodes Ready" 60 kc wait --for condition=Ready --timeout 1s node -l type=kwok
+	wait_for "CRDs Established" 180 kc wait --for condition=established --timeout 5s crd --all
+	wait_for "kwok nodes Ready" 120 kc wait --for condition=Ready --timeout 1s node -l type=kwok
 	wait_for "default ServiceAccount" 60 kc get serviceaccount default -n default
 
 	if [[ $ARGO == 1 ]]; then
