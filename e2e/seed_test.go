@@ -338,7 +338,7 @@ func (r *realNode) seedRun(t *testing.T, cp *devcp, engine, infraID, notify, dur
 
 	steps := r.watchStepPods(t, name)
 	victims := r.watchPods(t, seedNS, "app=cartservice")
-	engineStopped := r.watchEngineStopped(t)
+	faultStopped := r.watchFaultStopped(t)
 	sent := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -463,13 +463,13 @@ func (r *realNode) seedRun(t *testing.T, cp *devcp, engine, infraID, notify, dur
 		if len(late) > 0 {
 			t.Errorf("pods deleted more than 1 s after the stop: %v", late)
 		}
-		if at := engineStopped(); at.IsZero() {
-			t.Errorf("the run's ChaosEngine never reached engineStatus stopped")
+		if at := faultStopped(); at.IsZero() {
+			t.Errorf("the fault's ChaosResult never reached phase Stopped")
 		} else {
 			lat := at.Sub(stoppedAt)
-			fmt.Printf("   stop latency: workflow_run_stop sent → ChaosEngine engineStatus stopped: %.2fs\n", lat.Seconds())
+			fmt.Printf("   stop latency: workflow_run_stop sent → fault ended, ChaosResult Stopped: %.2fs\n", lat.Seconds())
 			if lat > time.Second {
-				t.Errorf("the ChaosEngine was stopped %.2fs after workflow_run_stop, want within 1 s", lat.Seconds())
+				t.Errorf("the fault ended %.2fs after workflow_run_stop, want within 1 s", lat.Seconds())
 			}
 		}
 		r.printResults(t, stoppedAt)
@@ -494,12 +494,13 @@ func (r *realNode) printResults(t *testing.T, stoppedAt time.Time) {
 	}
 }
 
-// watchEngineStopped watches the ChaosEngines of hce; the function it returns tells when one was
-// first seen with engineStatus stopped (zero: never).
-func (r *realNode) watchEngineStopped(t *testing.T) func() time.Time {
+// watchFaultStopped watches the ChaosResults of hce; the function it returns tells when one was
+// first seen with phase Stopped, which the executor writes once the fault's loop has ended (zero:
+// never).
+func (r *realNode) watchFaultStopped(t *testing.T) func() time.Time {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := r.c.Dynamic.Resource(litmus.ChaosEngineGVR()).Namespace(seedNS).Watch(ctx, metav1.ListOptions{})
+	w, err := r.c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(seedNS).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -514,9 +515,9 @@ func (r *realNode) watchEngineStopped(t *testing.T) func() time.Time {
 			if !ok {
 				continue
 			}
-			st, _, _ := unstructured.NestedString(u.Object, "status", "engineStatus")
+			phase, _, _ := unstructured.NestedString(u.Object, "status", "experimentStatus", "phase")
 			mu.Lock()
-			if st == string(litmus.EngineStatusStopped) && at.IsZero() {
+			if phase == "Stopped" && at.IsZero() {
 				at = time.Now()
 			}
 			mu.Unlock()
