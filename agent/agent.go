@@ -91,7 +91,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Kube:      clients.Kube,
 		Dynamic:   clients.Dynamic,
 		Clients:   kube.NewServiceAccountClients(restCfg),
-		Probes:    newProbeRunner(clock.RealClock{}, a.log.Named("probes")),
+		Probes:    newProbeRunner(clock.RealClock{}, a.log.Named("probes"), cfg.ImageRegistry, nil),
 		Clock:     clock.RealClock{},
 		Log:       a.log.Named("executor"),
 		Metrics:   metrics,

@@ -14,14 +14,15 @@ import (
 // other).
 type probeRunner struct{ r *probes.Runner }
 
-func newProbeRunner(clk clock.WithTicker, log *zap.Logger) executor.ProbeRunner {
-	return probeRunner{r: probes.NewRunner(probes.Options{Clock: clk, Log: log})}
+func newProbeRunner(clk clock.WithTicker, log *zap.Logger, registry string, pullSecrets []string) executor.ProbeRunner {
+	return probeRunner{r: probes.NewRunner(probes.Options{Clock: clk, Log: log, ImageRegistry: registry, ImagePullSecrets: pullSecrets})}
 }
 
 // NewProbeRunner returns the probe runner the agent gives its executor (for other front ends,
-// such as `chaos-agent run`).
-func NewProbeRunner(clk clock.WithTicker, log *zap.Logger) executor.ProbeRunner {
-	return newProbeRunner(clk, log)
+// such as `chaos-agent run`). A non-empty registry points cmdProbe source pods' images at it;
+// pullSecrets are added to those pods.
+func NewProbeRunner(clk clock.WithTicker, log *zap.Logger, registry string, pullSecrets []string) executor.ProbeRunner {
+	return newProbeRunner(clk, log, registry, pullSecrets)
 }
 
 func (p probeRunner) Start(ctx context.Context, run executor.ProbeRun) (executor.ProbeSession, error) {

@@ -114,7 +114,7 @@ func setup(t *testing.T) (Options, string) {
 	}
 	log := zaptest.NewLogger(t)
 	return Options{Clients: clients, Impersonating: kube.NewServiceAccountClients(c.Config),
-		Probes: agent.NewProbeRunner(clock.RealClock{}, log), Log: log, Timeout: 2 * time.Minute}, ns
+		Probes: agent.NewProbeRunner(clock.RealClock{}, log, "", nil), Log: log, Timeout: 2 * time.Minute}, ns
 }
 
 func TestRunPassAndFail(t *testing.T) {
