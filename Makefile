@@ -16,6 +16,10 @@ help: ## list the targets
 demo: ## the main job: the seed tutorial's experiment on a local cluster (1 vs 2 replicas)
 	hack/demo.sh
 
+.PHONY: e2e
+e2e: ## the seed tutorial end to end on real containers (real node): Argo and native engines, scores 0 and 100, stop
+	hack/e2e.sh
+
 .PHONY: test
 test: ## everything: static checks, unit tests (-race) and integration tests on a real local cluster
 	hack/test.sh

@@ -115,7 +115,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Kube:      clients.Kube,
 		Dynamic:   clients.Dynamic,
 		Clients:   kube.NewServiceAccountClients(restCfg).RestrictTo(cfg.ChaosNamespaceList()),
-		Probes:    probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: a.log.Named("probes")}),
+		Probes:    probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: a.log.Named("probes"), ImageRegistry: cfg.ImageRegistry}),
 		Clock:     clock.RealClock{},
 		Log:       a.log.Named("executor"),
 		Metrics:   metrics,
@@ -256,7 +256,8 @@ func (a *Agent) newSubscriber(clients kube.Clients, argo argoclient.Interface, p
 	return subscriber.New(subscriber.Options{
 		ServerAddr: cfg.ServerAddr, InfraID: cfg.InfraID, AccessKey: cfg.AccessKey, InfraConfirmed: cfg.IsInfraConfirmed, Version: cfg.InfraVersion,
 		Namespace: cfg.Namespace, ClusterScope: cfg.Scope == config.ScopeCluster, StartTime: start, PodName: cfg.PodName, AgentServiceAccount: cfg.ServiceAccount,
-		Kube: clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
+		ImageRegistry: cfg.ImageRegistry,
+		Kube:          clients.Kube, Dynamic: clients.Dynamic, Argo: argo,
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(clients.Kube.Discovery())),
 		HTTP:   &subscriber.HTTPOptions{SkipVerify: cfg.SkipSSLVerify, CustomCertB64: cfg.CustomTLSCert},
 		Log:    a.log.Named("subscriber"), Policy: pol, HaltAll: halt,

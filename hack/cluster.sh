@@ -1099,8 +1099,8 @@ NODE
 	ad=$(argo_dir)
 	kc apply --server-side -k "$ad/manifests/base/crds/${ARGO_CRDS:-full}" >/dev/null
 	kc apply --server-side -f "$REPO/manifests/crds/litmus/" >/dev/null
-	wait_for "CRDs Established" 60 kc wait --for condition=established --timeout 5s crd --all
-	wait_for "kwok nodes Ready" 60 kc wait --for condition=Ready --timeout 1s node -l type=kwok
+	wait_for "CRDs Established" 180 kc wait --for condition=established --timeout 5s crd --all
+	wait_for "kwok nodes Ready" 120 kc wait --for condition=Ready --timeout 1s node -l type=kwok
 	wait_for "default ServiceAccount" 60 kc get serviceaccount default -n default
 
 	if [[ $ARGO == 1 ]]; then
@@ -1118,11 +1118,11 @@ data:
   telemetryConfig: "{enabled: false}"
   # No registry is reachable: tell Argo's emissary the entrypoints of the ChaosHub step images.
   images: |
-    chaosnative/litmus-checker:2.11.0: {cmd: [/usr/local/bin/chaos-agent, check]}
-    docker.io/chaosnative/litmus-checker:2.11.0: {cmd: [/usr/local/bin/chaos-agent, check]}
-    litmuschaos/litmus-checker:latest: {cmd: [/usr/local/bin/chaos-agent, check]}
-    chaosnative/k8s:2.11.0: {cmd: [/bin/sh]}
-    litmuschaos/k8s:latest: {cmd: [/bin/sh]}
+    chaosnative/litmus-checker:2.11.0: {entrypoint: [/usr/local/bin/chaos-agent, check]}
+    docker.io/chaosnative/litmus-checker:2.11.0: {entrypoint: [/usr/local/bin/chaos-agent, check]}
+    litmuschaos/litmus-checker:latest: {entrypoint: [/usr/local/bin/chaos-agent, check]}
+    chaosnative/k8s:2.11.0: {entrypoint: [/bin/sh]}
+    litmuschaos/k8s:latest: {entrypoint: [/bin/sh]}
 ${ARGO_INSTANCE_ID:+  instanceID: "$ARGO_INSTANCE_ID"}
 CM
 		start workflow-controller env LEADER_ELECTION_DISABLE=true DEFAULT_REQUEUE_TIME=1s \

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/chaos-agent/chaos-agent/internal/config"
+	"github.com/chaos-agent/chaos-agent/internal/imageref"
 	"github.com/chaos-agent/chaos-agent/internal/version"
 )
 
@@ -108,6 +109,40 @@ type Options struct {
 
 	// SkipCRDs leaves the CRDs out of a cluster-scope render (they are managed separately).
 	SkipCRDs bool
+
+	// WorkflowEngine is who runs the experiment Workflows: "argo" (default: Argo's
+	// workflow-controller, rendered here) or "native" (the agent itself; no workflow-controller,
+	// its ConfigMap, ServiceAccounts or Roles are rendered).
+	WorkflowEngine string
+
+	// ImageRegistry, when set, points every image at a private registry (a mirror): the agent,
+	// the workflow-controller, argoexec, and — through IMAGE_REGISTRY in subscriber-config — the
+	// step images of the Workflows the agent applies. See imageref.Mirror for the mapping.
+	ImageRegistry string
+	// ImagePullSecrets are the names of docker-registry Secrets in the namespace (created by the
+	// user) that every pod of the install pulls with: set on the agent's and the
+	// workflow-controller's Deployments and on every ServiceAccount, so step pods get them too.
+	ImagePullSecrets []string
+
+	// DropInStepImages declares that the step images ChaosCenter/ChaosHub Workflows name
+	// (litmuschaos/k8s, chaosnative/k8s, litmuschaos/litmus-checker, chaosnative/litmus-checker,
+	// under ImageRegistry when set) are chaos-agent's drop-ins ("make images", or a mirror of
+	// them), and tells Argo their entrypoints in the controller's images map. Argo's emissary
+	// executor needs an image's entrypoint when a template has no command, and looks it up in
+	// the registry otherwise; upstream images have other entrypoints, so this is off by default.
+	DropInStepImages bool
+}
+
+// DropInStepImages maps the step image names ChaosCenter and ChaosHub Workflows use to the
+// entrypoints of chaos-agent's drop-ins built by "make images": kubectl with a shell, and
+// "chaos-agent check" in place of litmus-checker.
+var DropInStepImages = map[string][]string{
+	"chaosnative/k8s:2.11.0":            {"/bin/sh"},
+	"litmuschaos/k8s:latest":            {"/bin/sh"},
+	"litmuschaos/k8s:3.31.0":            {"/bin/sh"},
+	"chaosnative/litmus-checker:2.11.0": {"/usr/local/bin/chaos-agent", "check"},
+	"litmuschaos/litmus-checker:latest": {"/usr/local/bin/chaos-agent", "check"},
+	"litmuschaos/litmus-checker:3.31.0": {"/usr/local/bin/chaos-agent", "check"},
 }
 
 // WithDefaults returns o with every unset field defaulted.
@@ -137,6 +172,10 @@ func (o Options) WithDefaults() Options {
 	if len(o.ChaosNamespaces) == 0 {
 		o.ChaosNamespaces = []string{o.Namespace}
 	}
+	if o.WorkflowEngine == "" {
+		o.WorkflowEngine = config.WorkflowEngineArgo
+	}
+	o.ImageRegistry = strings.TrimSuffix(strings.TrimSpace(o.ImageRegistry), "/")
 	return o
 }
 
@@ -178,6 +217,19 @@ func (o Options) Validate() error {
 	if o.CustomTLSCert != "" {
 		if err := config.CheckPEM(o.CustomTLSCert); err != nil {
 			add("custom-tls-cert: %w", err)
+		}
+	}
+	if o.WorkflowEngine != config.WorkflowEngineArgo && o.WorkflowEngine != config.WorkflowEngineNative {
+		add("workflow-engine %q: want argo or native", o.WorkflowEngine)
+	}
+	if o.ImageRegistry != "" {
+		if err := imageref.CheckRegistry(o.ImageRegistry); err != nil {
+			add("image-registry %q: %w", o.ImageRegistry, err)
+		}
+	}
+	for _, s := range o.ImagePullSecrets {
+		for _, msg := range validation.IsDNS1123Subdomain(s) {
+			add("image pull secret %q: %s", s, msg)
 		}
 	}
 	for _, f := range [][2]string{{"version", o.Version}, {"image", o.Image}, {"argo-image", o.ArgoImage}, {"argo-exec-image", o.ArgoExecImage}} {
@@ -307,6 +359,11 @@ type data struct {
 	ArgoLease string
 	// PodNodeSelector is NodeSelector over kubernetes.io/os=linux (the images are Linux only).
 	PodNodeSelector map[string]string
+	// Argo: Argo's workflow-controller is part of the install (WorkflowEngine argo).
+	Argo bool
+	// ArgoImages is the workflow-controller's images map (image → entrypoint), empty unless
+	// DropInStepImages.
+	ArgoImages map[string]map[string][]string
 }
 
 // Render writes the install manifest for o: one multi-document YAML. Invalid options are an
@@ -335,6 +392,19 @@ func Render(w io.Writer, o Options) error {
 		}
 	}
 	maps.Copy(d.PodNodeSelector, o.NodeSelector)
+	d.Argo = o.WorkflowEngine == config.WorkflowEngineArgo
+	d.Image = imageref.Mirror(o.ImageRegistry, o.Image)
+	d.ArgoImage = imageref.Mirror(o.ImageRegistry, o.ArgoImage)
+	d.ArgoExecImage = imageref.Mirror(o.ImageRegistry, o.ArgoExecImage)
+	if o.DropInStepImages {
+		d.ArgoImages = map[string]map[string][]string{}
+		for name, cmd := range DropInStepImages {
+			d.ArgoImages[imageref.Mirror(o.ImageRegistry, name)] = map[string][]string{"entrypoint": cmd}
+			if o.ImageRegistry == "" { // Argo matches the image as the template spells it
+				d.ArgoImages["docker.io/"+name] = map[string][]string{"entrypoint": cmd}
+			}
+		}
+	}
 	if d.Instance == "" {
 		d.Instance = o.Namespace
 	}

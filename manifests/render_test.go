@@ -630,6 +630,10 @@ func TestValidate(t *testing.T) {
 		{name: "toleration seconds without NoExecute", o: manifests.Options{Tolerations: []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, TolerationSeconds: ptr.To[int64](1)}}}, want: []string{"tolerationSeconds needs effect NoExecute"}},
 		{name: "star with others", o: manifests.Options{ChaosServiceAccounts: []string{"*", "litmus-admin"}}, want: []string{`"*" stands alone`}},
 		{name: "node selector value", o: manifests.Options{NodeSelector: map[string]string{"zone": "a b"}}, want: []string{`node selector zone="a b"`}},
+		{name: "engine", o: manifests.Options{WorkflowEngine: "airflow"}, want: []string{`workflow-engine "airflow"`}},
+		{name: "registry with a scheme", o: manifests.Options{ImageRegistry: "https://registry.example.com"}, want: []string{`image-registry "https://registry.example.com"`}},
+		{name: "registry that is a Docker Hub user", o: manifests.Options{ImageRegistry: "mirror"}, want: []string{"registry host"}},
+		{name: "pull secret name", o: manifests.Options{ImagePullSecrets: []string{"Reg_Cred"}}, want: []string{`image pull secret "Reg_Cred"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -668,4 +672,133 @@ func newFlagSet(cfg *config.Config) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	cfg.BindFlags(fs)
 	return fs
+}
+
+// TestNativeEngine: --workflow-engine=native renders no Argo controller (nor its ServiceAccounts,
+// Roles and ConfigMap) and tells the agent to run the Workflows itself.
+func TestNativeEngine(t *testing.T) {
+	for _, scope := range []config.Scope{config.ScopeCluster, config.ScopeNamespace} {
+		o := exampleOptions(scope)
+		o.WorkflowEngine = config.WorkflowEngineNative
+		objs := parse(t, render(t, o))
+		for _, obj := range objs {
+			switch {
+			case obj.name == "workflow-controller", obj.name == "workflow-controller-configmap",
+				obj.name == "argo", obj.name == "argo-chaos":
+				t.Errorf("%s scope, native engine: %s rendered", scope, obj)
+			}
+		}
+		d := decode[appsv1.Deployment](t, find(t, objs, "Deployment", "chaos-agent"))
+		if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--workflow-engine=native") {
+			t.Errorf("%s scope: agent args %v, want --workflow-engine=native", scope, args)
+		}
+		cm := decode[corev1.ConfigMap](t, find(t, objs, "ConfigMap", "subscriber-config"))
+		if strings.Contains(cm.Data["COMPONENTS"], "workflow-controller") {
+			t.Errorf("COMPONENTS %q names the workflow-controller, which is not installed", cm.Data["COMPONENTS"])
+		}
+	}
+	// The default stays Argo.
+	objs := parse(t, render(t, exampleOptions(config.ScopeNamespace)))
+	find(t, objs, "Deployment", "workflow-controller")
+	d := decode[appsv1.Deployment](t, find(t, objs, "Deployment", "chaos-agent"))
+	if args := d.Spec.Template.Spec.Containers[0].Args; slices.Contains(args, "--workflow-engine=native") {
+		t.Errorf("default render: agent args %v", args)
+	}
+}
+
+// TestImageRegistry: one option points every image at a mirror and every pod at the pull
+// secrets: the agent, the workflow-controller, argoexec (the executor image) and, through the
+// agent's IMAGE_REGISTRY and the step pods' ServiceAccount, the Workflows' step images.
+func TestImageRegistry(t *testing.T) {
+	o := exampleOptions(config.ScopeCluster)
+	o.ImageRegistry = "registry.example.com:5000/mirror/"
+	o.ImagePullSecrets = []string{"regcred", "other"}
+	o.DropInStepImages = true
+	objs := parse(t, render(t, o))
+	const reg = "registry.example.com:5000/mirror/"
+	wantSecrets := []corev1.LocalObjectReference{{Name: "regcred"}, {Name: "other"}}
+	agent := decode[appsv1.Deployment](t, find(t, objs, "Deployment", "chaos-agent"))
+	wc := decode[appsv1.Deployment](t, find(t, objs, "Deployment", "workflow-controller"))
+	for _, d := range []*appsv1.Deployment{agent, wc} {
+		spec := d.Spec.Template.Spec
+		if !slices.Equal(spec.ImagePullSecrets, wantSecrets) {
+			t.Errorf("%s: imagePullSecrets %v, want %v", d.Name, spec.ImagePullSecrets, wantSecrets)
+		}
+		if img := spec.Containers[0].Image; !strings.HasPrefix(img, reg) {
+			t.Errorf("%s: image %q not from %s", d.Name, img, reg)
+		}
+	}
+	if got := agent.Spec.Template.Spec.Containers[0].Image; got != reg+"chaos-agent/chaos-agent:v0.1.0" {
+		t.Errorf("agent image %q", got)
+	}
+	if args := wc.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, reg+"argoproj/argoexec:v3.7.18") {
+		t.Errorf("workflow-controller args %v: want the executor image from the mirror", args)
+	}
+	for _, name := range []string{"chaos-agent", "argo", "argo-chaos"} {
+		sa := decode[corev1.ServiceAccount](t, find(t, objs, "ServiceAccount", name))
+		if !slices.Equal(sa.ImagePullSecrets, wantSecrets) {
+			t.Errorf("ServiceAccount %s: imagePullSecrets %v, want %v (step pods inherit them)", name, sa.ImagePullSecrets, wantSecrets)
+		}
+	}
+	cm := decode[corev1.ConfigMap](t, find(t, objs, "ConfigMap", "subscriber-config"))
+	if cm.Data["IMAGE_REGISTRY"] != strings.TrimSuffix(reg, "/") {
+		t.Errorf("IMAGE_REGISTRY %q, want %q", cm.Data["IMAGE_REGISTRY"], strings.TrimSuffix(reg, "/"))
+	}
+	images := argoImages(t, objs)
+	if got := images[reg+"chaosnative/litmus-checker:2.11.0"]["entrypoint"]; !slices.Equal(got, []string{"/usr/local/bin/chaos-agent", "check"}) {
+		t.Errorf("images map %v: want the mirrored checker's entrypoint", images)
+	}
+	if _, ok := images["chaosnative/litmus-checker:2.11.0"]; ok {
+		t.Error("images map names the upstream image although Workflows are pointed at the mirror")
+	}
+
+	// Without a registry nothing changes: no pull secrets, no IMAGE_REGISTRY, upstream names.
+	objs = parse(t, render(t, exampleOptions(config.ScopeCluster)))
+	if sa := decode[corev1.ServiceAccount](t, find(t, objs, "ServiceAccount", "argo-chaos")); len(sa.ImagePullSecrets) > 0 {
+		t.Errorf("imagePullSecrets %v without --image-pull-secret", sa.ImagePullSecrets)
+	}
+	if cm := decode[corev1.ConfigMap](t, find(t, objs, "ConfigMap", "subscriber-config")); cm.Data["IMAGE_REGISTRY"] != "" {
+		t.Errorf("IMAGE_REGISTRY %q without --image-registry", cm.Data["IMAGE_REGISTRY"])
+	}
+}
+
+// TestDropInStepImages: Argo is told the entrypoints of the step images only when the user says
+// they are chaos-agent's drop-ins; an upstream image with another entrypoint would break.
+func TestDropInStepImages(t *testing.T) {
+	if images := argoImages(t, parse(t, render(t, exampleOptions(config.ScopeNamespace)))); len(images) != 0 {
+		t.Errorf("images map %v rendered without --drop-in-step-images", images)
+	}
+	o := exampleOptions(config.ScopeNamespace)
+	o.DropInStepImages = true
+	images := argoImages(t, parse(t, render(t, o)))
+	for name, want := range map[string][]string{
+		"chaosnative/litmus-checker:2.11.0":           {"/usr/local/bin/chaos-agent", "check"},
+		"docker.io/chaosnative/litmus-checker:2.11.0": {"/usr/local/bin/chaos-agent", "check"},
+		"litmuschaos/litmus-checker:latest":           {"/usr/local/bin/chaos-agent", "check"},
+		"chaosnative/k8s:2.11.0":                      {"/bin/sh"},
+		"litmuschaos/k8s:latest":                      {"/bin/sh"},
+	} {
+		if got := images[name]; !slices.Equal(got["entrypoint"], want) || len(got["cmd"]) != 0 {
+			t.Errorf("images[%s] = %v, want entrypoint %v (Argo's cmd would become the arguments)", name, got, want)
+		}
+	}
+}
+
+// argoImages decodes the workflow-controller-configmap's images map strictly (Argo's
+// config.Image: entrypoint and cmd).
+func argoImages(t *testing.T, objs []object) map[string]map[string][]string {
+	t.Helper()
+	cm := decode[corev1.ConfigMap](t, find(t, objs, "ConfigMap", "workflow-controller-configmap"))
+	var images map[string]map[string][]string
+	if err := yaml.UnmarshalStrict([]byte(cm.Data["images"]), &images); err != nil {
+		t.Fatalf("images map: %v", err)
+	}
+	for name, img := range images {
+		for k := range img {
+			if k != "entrypoint" && k != "cmd" {
+				t.Errorf("images[%s] has key %q: Argo knows entrypoint and cmd", name, k)
+			}
+		}
+	}
+	return images
 }

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 
+	"github.com/chaos-agent/chaos-agent/internal/imageref"
 	"github.com/chaos-agent/chaos-agent/internal/litmus"
 )
 
@@ -185,6 +186,14 @@ func sourcePod(run litmus.ProbeRun, p litmus.Probe) *corev1.Pod {
 // (polling every StatusCheckDelay, at most StatusCheckTimeout).
 func (s *Session) startSourcePod(ctx context.Context, p *probe) *litmus.Error {
 	pod := sourcePod(s.run, p.spec)
+	for i := range pod.Spec.Containers {
+		pod.Spec.Containers[i].Image = imageref.Mirror(s.r.registry, pod.Spec.Containers[i].Image)
+	}
+	for _, name := range s.r.pullSecrets {
+		if !slices.Contains(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name}) {
+			pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+		}
+	}
 	pod.Name = p.sourcePodName
 	pod.Labels["name"] = p.sourcePodName
 	pods := s.run.Kube.CoreV1().Pods(s.run.Namespace)

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -287,4 +290,40 @@ func TestSourcePod(t *testing.T) {
 			t.Errorf("names %q, want %q", names, want)
 		}
 	})
+}
+
+// TestSourcePodImageRegistry: a Runner given an image registry creates cmdProbe source pods from
+// the mirror, with its pull secrets added to the probe's own.
+func TestSourcePodImageRegistry(t *testing.T) {
+	p := okProbe("src", litmus.ProbeModeSOT, "echo 1")
+	p.CmdProbeInputs.Source = &litmus.ProbeSource{Image: "busybox:1.36", ImagePullSecrets: []corev1.LocalObjectReference{{Name: "own"}}}
+	kube := kubefake.NewClientset()
+	r := litmus.ProbeRun{Probes: []litmus.Probe{p}, Namespace: "ns", Engine: "e", Experiment: "pod-delete", RunID: "abc123",
+		Kube: kube, RESTConfig: &rest.Config{}}
+	compiled, err := validate(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{r: NewRunner(Options{ImageRegistry: "registry.example.com/mirror", ImagePullSecrets: []string{"regcred", "own"}}), run: r, log: zap.NewNop(), pods: map[string]bool{}}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); s.startSourcePod(ctx, compiled[0]) }() // waits for Running: the fake never gets there
+	defer func() { cancel(); <-done }()
+	var pod *corev1.Pod
+	for range 200 {
+		if pod, err = kube.CoreV1().Pods("ns").Get(ctx, compiled[0].sourcePodName, metav1.GetOptions{}); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pod == nil {
+		t.Fatalf("no source pod created: %v", err)
+	}
+	if img := pod.Spec.Containers[0].Image; img != "registry.example.com/mirror/library/busybox:1.36" {
+		t.Errorf("source pod image %q, want the mirror's", img)
+	}
+	want := []corev1.LocalObjectReference{{Name: "own"}, {Name: "regcred"}}
+	if !slices.Equal(pod.Spec.ImagePullSecrets, want) {
+		t.Errorf("imagePullSecrets %v, want %v", pod.Spec.ImagePullSecrets, want)
+	}
 }

@@ -31,18 +31,24 @@ type Options struct {
 	// Shell runs cmdProbe inline commands; default /bin/sh -c <cmd> (the whole process group
 	// is killed when the probe timeout expires).
 	Shell ShellFunc
+	// ImageRegistry, when set, points cmdProbe source pods' images at a private registry
+	// (imageref.Mirror); ImagePullSecrets are added to those pods' own.
+	ImageRegistry    string
+	ImagePullSecrets []string
 }
 
 // Runner evaluates the resilience probes of experiment runs.
 type Runner struct {
-	clock clock.WithTicker
-	log   *zap.Logger
-	shell ShellFunc
+	clock       clock.WithTicker
+	log         *zap.Logger
+	shell       ShellFunc
+	registry    string
+	pullSecrets []string
 }
 
 // NewRunner returns a Runner.
 func NewRunner(o Options) *Runner {
-	r := &Runner{clock: o.Clock, log: o.Log, shell: o.Shell}
+	r := &Runner{clock: o.Clock, log: o.Log, shell: o.Shell, registry: o.ImageRegistry, pullSecrets: o.ImagePullSecrets}
 	if r.clock == nil {
 		r.clock = clock.RealClock{}
 	}

@@ -149,6 +149,9 @@ func (s *Subscriber) apply(ctx context.Context, rt RequestType, a Action) error 
 		}
 	}
 	if rt == RequestCreate || rt == RequestUpdate {
+		if n := mirrorImages(obj, s.o.ImageRegistry); n > 0 {
+			s.log.Info("step images pointed at the image registry", zap.String("registry", s.o.ImageRegistry), zap.Int("images", n))
+		}
 		if v := updatedBy(a.username()); v != "" {
 			l := obj.GetLabels()
 			if l == nil {

@@ -310,10 +310,13 @@ spec:
 	return string(b)
 }
 
-// playFaultStep does what the litmus-checker container of the fault step would do: create the
-// step's ChaosEngine (with the labels Argo would have substituted), wait for it to finish, then
-// let the step complete.
-func (w *world) playFaultStep(wfName string, wait bool) (engineName string) {
+// simulateCheckerStep is a SIMULATION of the fault step on kwok: it does what the litmus-checker
+// container would do — create the step's ChaosEngine (with the labels Argo would have
+// substituted), wait for it to finish, then let the step complete. It keeps these protocol tests
+// fast (no container starts) and lets them hold the step open; the real container (chaos-agent
+// check in the drop-in litmus-checker image, run by Argo's workflow-controller and argoexec on the
+// real node) runs in e2e/seed_test.go (make e2e) and e2e/install_test.go.
+func (w *world) simulateCheckerStep(wfName string, wait bool) (engineName string) {
 	w.t.Helper()
 	ctx := w.t.Context()
 	var wf *wfv1.Workflow
@@ -431,7 +434,7 @@ func TestConfirmConnectAndRun(t *testing.T) {
 		wf.Spec.SecurityContext == nil || *wf.Spec.SecurityContext.RunAsUser != 1000 || *wf.Spec.SecurityContext.RunAsGroup != 1000 {
 		t.Errorf("advanced options lost: %+v", wf.Spec)
 	}
-	engine := w.playFaultStep(name, true)
+	engine := w.simulateCheckerStep(name, true)
 	evs := w.waitRun("the completed run event", 90*time.Second, completed, func() string { return string(wf.UID) })
 
 	last := evs[len(evs)-1]
@@ -494,7 +497,7 @@ func TestStopRun(t *testing.T) {
 	w.waitConnected()
 	name := "cart-stop-1700000000001"
 	w.send(testcp.Action{RequestType: "create", K8sManifest: w.experiment(name, "exp-2", "notify-2", "120"), Namespace: w.ns})
-	engine := w.playFaultStep(name, false)
+	engine := w.simulateCheckerStep(name, false)
 	wf, err := w.argo.ArgoprojV1alpha1().Workflows(w.ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

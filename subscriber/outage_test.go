@@ -70,7 +70,7 @@ func TestControlPlaneOutage(t *testing.T) {
 	down := time.Now()
 	t.Logf("control plane down")
 	for _, n := range names {
-		w.playFaultStep(n, true)
+		w.simulateCheckerStep(n, true)
 	}
 	for _, n := range names {
 		testcluster.Eventually(t, 60*time.Second, n+" finished", func(ctx context.Context) (bool, error) {
@@ -137,7 +137,7 @@ func TestAgentRestartReplaysOutbox(t *testing.T) {
 		return err == nil && wf.Status.Phase == wfv1.WorkflowRunning, nil
 	})
 	w.cp.Stop()
-	w.playFaultStep(name, true)
+	w.simulateCheckerStep(name, true)
 	testcluster.Eventually(t, 60*time.Second, "finished", func(ctx context.Context) (bool, error) {
 		wf, err := w.argo.ArgoprojV1alpha1().Workflows(w.ns).Get(ctx, name, metav1.GetOptions{})
 		return err == nil && wf.Status.Phase.Completed(), err

@@ -46,6 +46,9 @@ type Options struct {
 	// AgentServiceAccount is the agent's own service account: Workflows may never run as it
 	// (default chaos-agent).
 	AgentServiceAccount string
+	// ImageRegistry points the step images of applied Workflows at a private registry
+	// (IMAGE_REGISTRY; imageref.Mirror). Empty: the images are applied as sent.
+	ImageRegistry string
 
 	Kube    kube.Interface
 	Dynamic dynamic.Interface

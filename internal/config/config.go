@@ -18,6 +18,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/chaos-agent/chaos-agent/internal/imageref"
 )
 
 // Scope is the reach of an install: the whole cluster or the agent's own namespace.
@@ -67,6 +69,9 @@ type Config struct {
 	LeaderElect     bool          // run one active replica
 	ShutdownTimeout time.Duration // after the stop signal, the most the agent waits for its parts to stop
 	WorkflowEngine  string        // argo | native
+	// ImageRegistry (IMAGE_REGISTRY) points the step images of the Workflows the agent applies
+	// at a private registry (imageref.Mirror); empty leaves them as the control plane sent them.
+	ImageRegistry string
 
 	// PodName identifies this replica (leader election, engine status, event sources).
 	PodName string // POD_NAME; default: the host name
@@ -163,6 +168,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	bind("shutdown-timeout", "CHAOS_AGENT_SHUTDOWN_TIMEOUT")
 	fs.StringVar(&c.WorkflowEngine, "workflow-engine", c.WorkflowEngine, "who runs experiment workflows: argo or native")
 	bind("workflow-engine", "CHAOS_AGENT_WORKFLOW_ENGINE")
+	fs.StringVar(&c.ImageRegistry, "image-registry", c.ImageRegistry, "pull the step images of applied Workflows from this registry (a mirror, e.g. registry.example.com/mirror)")
+	bind("image-registry", "IMAGE_REGISTRY")
 	fs.StringVar(&c.PodName, "pod-name", c.PodName, "name of this replica; defaults to the host name")
 	bind("pod-name", "POD_NAME")
 	fs.StringVar(&c.ServiceAccount, "service-account", c.ServiceAccount, "the agent's own service account: Workflows from the control plane may never run as it")
@@ -290,6 +297,11 @@ func (c *Config) Validate() error {
 	}
 	if c.WorkflowEngine != WorkflowEngineArgo && c.WorkflowEngine != WorkflowEngineNative {
 		add("workflow-engine %q: want argo or native", c.WorkflowEngine)
+	}
+	if c.ImageRegistry != "" {
+		if err := imageref.CheckRegistry(c.ImageRegistry); err != nil {
+			add("image-registry %q: %w", c.ImageRegistry, err)
+		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		add("log-format %q: want json or console", c.LogFormat)

@@ -27,6 +27,8 @@ type manifestFlags struct {
 	startTime                                                       int64
 	crdsOnly, skipCRDs                                              bool
 	output                                                          string
+	workflowEngine, imageRegistry, imagePullSecrets                 string
+	dropInStepImages                                                bool
 }
 
 func newManifestCommand(env Env) *cobra.Command {
@@ -105,6 +107,10 @@ func newManifestCommand(env Env) *cobra.Command {
 	fs.StringVar(&f.noProxy, "no-proxy", "", "NO_PROXY of the agent; must cover the Kubernetes API server (e.g. its service IP range and .svc)")
 	fs.BoolVar(&f.skipCRDs, "skip-crds", false, "leave the CRDs out of a cluster-scope manifest (they are managed separately)")
 	fs.BoolVar(&f.crdsOnly, "crds-only", false, "print only the CRDs (for an administrator, before a namespace-scoped install)")
+	fs.StringVar(&f.workflowEngine, "workflow-engine", config.WorkflowEngineArgo, "who runs experiment Workflows: argo (Argo's workflow-controller, installed by this manifest) or native (the agent; no workflow-controller)")
+	fs.StringVar(&f.imageRegistry, "image-registry", "", "pull every image from this registry (a mirror, e.g. registry.example.com/mirror): the agent, Argo's controller and executor, and the step images of the Workflows the agent applies")
+	fs.StringVar(&f.imagePullSecrets, "image-pull-secret", "", "docker-registry Secret(s) in the namespace to pull images with, comma-separated (you create them): set on the Deployments and on every ServiceAccount, so Workflow step pods get them")
+	fs.BoolVar(&f.dropInStepImages, "drop-in-step-images", false, "the step images Workflows name (litmuschaos/k8s, litmuschaos/litmus-checker, chaosnative/...) are chaos-agent's drop-ins (make images, or your mirror of them): tell Argo their entrypoints, which it cannot look up without a registry")
 	fs.StringVarP(&f.output, "output", "o", "", "write to this file (mode 0600) instead of standard output")
 	return cmd
 }
@@ -130,6 +136,15 @@ func (f *manifestFlags) toOptions(cmd *cobra.Command) (manifests.Options, error)
 		HTTPSProxy:     f.httpsProxy,
 		NoProxy:        f.noProxy,
 		SkipCRDs:       f.skipCRDs,
+
+		WorkflowEngine:   f.workflowEngine,
+		ImageRegistry:    f.imageRegistry,
+		DropInStepImages: f.dropInStepImages,
+	}
+	for s := range strings.SplitSeq(f.imagePullSecrets, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.ImagePullSecrets = append(o.ImagePullSecrets, s)
+		}
 	}
 	if !cmd.Flags().Changed("start-time") {
 		o.StartTime = time.Now().UnixMilli()

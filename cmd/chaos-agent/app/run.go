@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
@@ -14,6 +15,7 @@ import (
 	authorizationv1 "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/chaos-agent/chaos-agent/internal/imageref"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
 	"github.com/chaos-agent/chaos-agent/internal/logging"
 	"github.com/chaos-agent/chaos-agent/policy"
@@ -24,6 +26,7 @@ import (
 type runFlags struct {
 	file, kubeconfig, namespace, junit, output string
 	policyNamespace                            string
+	imageRegistry, imagePullSecrets            string
 	minScore                                   float64
 	dryRun                                     bool
 	timeout                                    time.Duration
@@ -51,6 +54,8 @@ func newRunCommand(env Env) *cobra.Command {
 	fl.StringVarP(&f.output, "output", "o", f.output, "table or json")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "select and show victims without deleting; list the probes without running them")
 	fl.DurationVar(&f.timeout, "timeout", f.timeout, "bound of the whole run, Workflow steps included: then the chaos is stopped and the run fails (0: none)")
+	fl.StringVar(&f.imageRegistry, "image-registry", "", "pull the images run starts (cmdProbe source pods; Workflow steps run in this process) from this registry (a mirror)")
+	fl.StringVar(&f.imagePullSecrets, "image-pull-secret", "", "docker-registry Secret(s) those pods pull with, comma-separated")
 	return cmd
 }
 
@@ -60,6 +65,11 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	}
 	if f.output != "table" && f.output != "json" {
 		return usageError(fmt.Errorf("--output %q: want table or json", f.output))
+	}
+	if f.imageRegistry != "" {
+		if err := imageref.CheckRegistry(f.imageRegistry); err != nil {
+			return usageError(fmt.Errorf("--image-registry %q: %w", f.imageRegistry, err))
+		}
 	}
 	if f.minScore < 0 || f.minScore > 100 {
 		return usageError(fmt.Errorf("--min-score %v: want 0-100", f.minScore))
@@ -105,7 +115,8 @@ func runRun(ctx context.Context, env Env, f runFlags) error {
 	res, runErr := bounded(ctx, f.timeout, func(ctx context.Context) (*runner.Result, error) {
 		return runner.Run(ctx, m, runner.Options{
 			Clients: clients, Argo: argo, Access: authz.SelfSubjectAccessReviews(), Impersonating: kube.NewServiceAccountClients(cfg),
-			Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log}), Policy: pol,
+			Probes: probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: log, ImageRegistry: f.imageRegistry, ImagePullSecrets: splitList(f.imagePullSecrets)}),
+			Policy: pol,
 			DryRun: f.dryRun, Timeout: f.timeout, Progress: env.Stderr, TTY: isTerminal(env.Stderr), Log: log,
 		})
 	})
@@ -280,4 +291,15 @@ func writeFile(name string, write func(io.Writer) error) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
