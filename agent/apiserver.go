@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -96,8 +97,8 @@ func (w *apiWatch) Ready() error {
 	case w.ok:
 		return nil
 	case w.lastErr == nil:
-		return fmt.Errorf("Kubernetes API server not reached yet")
+		return errors.New("the Kubernetes API server not reached yet")
 	default:
-		return fmt.Errorf("Kubernetes API server unreachable since %s: %w", w.failedAt.UTC().Format(time.RFC3339), w.lastErr)
+		return fmt.Errorf("the Kubernetes API server unreachable since %s: %w", w.failedAt.UTC().Format(time.RFC3339), w.lastErr)
 	}
 }

@@ -162,7 +162,7 @@ func (d *devcp) get(ctx context.Context, path string, v any) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
 	}
@@ -180,7 +180,7 @@ func (d *devcp) action(ctx context.Context, act map[string]string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("POST /admin/action: HTTP %d: %s", resp.StatusCode, b)
@@ -214,12 +214,12 @@ func startDevcp(t *testing.T, bin, addr, infraID, key string) *devcp {
 	t.Cleanup(func() {
 		cancel()
 		_ = cmd.Wait()
-		logf.Close()
+		_ = logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("devcp log:\n%s", b)
 		}
-		os.Remove(logf.Name())
+		_ = os.Remove(logf.Name())
 	})
 	d := &devcp{base: "http://" + addr}
 	testcluster.Eventually(t, 30*time.Second, "devcp listening", func(ctx context.Context) (bool, error) {

@@ -110,12 +110,6 @@ func (fc *fakeCluster) failNext(key string, errs ...error) {
 	fc.failures[key] = append(fc.failures[key], errs...)
 }
 
-func (fc *fakeCluster) callCount(key string) int {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	return fc.calls[key]
-}
-
 func (fc *fakeCluster) create(t *testing.T, gvr schema.GroupVersionResource, obj any) {
 	t.Helper()
 	u, err := litmus.ToUnstructured(obj)

@@ -126,6 +126,3 @@ func refusalError(err error) *litmus.Error {
 	}
 	return &litmus.Error{Code: litmus.ErrorCodeGeneric, Phase: litmus.ExperimentPhasePreChaos, Reason: r.Error(), Err: err}
 }
-
-// policyRefused reports whether err is a policy refusal.
-func policyRefused(err error) bool { return policy.IsRefusal(err) }

@@ -682,9 +682,8 @@ func TestNativeEngine(t *testing.T) {
 		o.WorkflowEngine = config.WorkflowEngineNative
 		objs := parse(t, render(t, o))
 		for _, obj := range objs {
-			switch {
-			case obj.name == "workflow-controller", obj.name == "workflow-controller-configmap",
-				obj.name == "argo", obj.name == "argo-chaos":
+			switch obj.name {
+			case "workflow-controller", "workflow-controller-configmap", "argo", "argo-chaos":
 				t.Errorf("%s scope, native engine: %s rendered", scope, obj)
 			}
 		}

@@ -289,12 +289,12 @@ func ParseSeconds(v string) (time.Duration, error) {
 const MaxDuration = 366 * 24 * time.Hour
 
 // ParseDuration parses whole seconds ("30") or a Go duration ("1m30s", "500ms"): never negative,
-// never above max, never overflowing.
-func ParseDuration(v string, max time.Duration) (time.Duration, error) {
+// never above limit, never overflowing.
+func ParseDuration(v string, limit time.Duration) (time.Duration, error) {
 	v = strings.TrimSpace(v)
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
-		if err != nil || n > int64(max/time.Second) {
-			return 0, fmt.Errorf("%s seconds is above the limit of %s", v, max)
+		if err != nil || n > int64(limit/time.Second) {
+			return 0, fmt.Errorf("%s seconds is above the limit of %s", v, limit)
 		}
 		if n < 0 {
 			return 0, errors.New("must not be negative")
@@ -311,8 +311,8 @@ func ParseDuration(v string, max time.Duration) (time.Duration, error) {
 	if d < 0 {
 		return 0, errors.New("must not be negative")
 	}
-	if d > max {
-		return 0, fmt.Errorf("%s is above the limit of %s", d, max)
+	if d > limit {
+		return 0, fmt.Errorf("%s is above the limit of %s", d, limit)
 	}
 	return d, nil
 }

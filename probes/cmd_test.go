@@ -307,7 +307,7 @@ func TestSourcePodImageRegistry(t *testing.T) {
 	s := &Session{r: NewRunner(Options{ImageRegistry: "registry.example.com/mirror", ImagePullSecrets: []string{"regcred", "own"}}), run: r, log: zap.NewNop(), pods: map[string]bool{}}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { defer close(done); s.startSourcePod(ctx, compiled[0]) }() // waits for Running: the fake never gets there
+	go func() { defer close(done); _ = s.startSourcePod(ctx, compiled[0]) }() // waits for Running: the fake never gets there
 	defer func() { cancel(); <-done }()
 	var pod *corev1.Pod
 	for range 200 {

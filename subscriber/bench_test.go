@@ -380,7 +380,9 @@ func BenchmarkAgentLink(b *testing.B) {
 		default:
 		}
 		_ = cmd.Process.Signal(os.Interrupt)
-		<-exited
+		if err := <-exited; err != nil {
+			b.Logf("agent exit: %v", err)
+		}
 
 		b.ReportMetric(float64(took[starts/2].Microseconds())/1000, "start-p50-ms")
 		b.ReportMetric(float64(took[starts-1].Microseconds())/1000, "start-max-ms")

@@ -96,13 +96,12 @@ type memCP struct {
 	ka time.Duration
 
 	mu      sync.Mutex
-	dials   []time.Time            // when each dial happened
-	dialErr func(n int) error      // the n-th dial (from 0) fails with this error, if not nil
-	reject  func(n int) string     // the n-th connection's subscription is refused with this message, if not empty
-	conns   []*cpConn              // accepted connections, in order
-	started chan int               // receives the index of each connection whose subscription started
-	hang    func(n int) bool       // the n-th dial blocks until its context ends
-	onStart func(n int, id string) // called when a subscription starts (optional)
+	dials   []time.Time        // when each dial happened
+	dialErr func(n int) error  // the n-th dial (from 0) fails with this error, if not nil
+	reject  func(n int) string // the n-th connection's subscription is refused with this message, if not empty
+	conns   []*cpConn          // accepted connections, in order
+	started chan int           // receives the index of each connection whose subscription started
+	hang    func(n int) bool   // the n-th dial blocks until its context ends
 }
 
 func newMemCP(ka time.Duration) *memCP {

@@ -49,10 +49,10 @@ func (l *linkState) set(err error, now time.Time) {
 	l.lastErr, l.since = err, now
 }
 
-func (l *linkState) get() (error, time.Time) {
+func (l *linkState) get() (time.Time, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.lastErr, l.since
+	return l.since, l.lastErr
 }
 
 // Live reports whether the link and the outbox make progress: nil, or why they are stuck (a
@@ -81,7 +81,7 @@ func (s *Subscriber) Live() error {
 func (s *Subscriber) Ready() error {
 	var errs []error
 	if !s.Connected() {
-		err, since := s.linkSt.get()
+		since, err := s.linkSt.get()
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("control plane not connected (since %s): %w", since.UTC().Format(time.RFC3339), err))

@@ -103,7 +103,7 @@ func TestLinkHalfOpen(t *testing.T) {
 				time.Sleep(ka / 20)
 				cp.conn(0).silence()
 				lastFrame := time.Now().Add(-ka / 20)
-				time.Sleep(lastFrame.Add(ka).Sub(time.Now()) - time.Millisecond)
+				time.Sleep(time.Until(lastFrame.Add(ka)) - time.Millisecond)
 				synctest.Wait()
 				if !s.Connected() {
 					t.Fatalf("silent link dropped %s after the last frame, before the %s timeout", time.Since(lastFrame), ka)

@@ -16,7 +16,9 @@ type memBudget struct {
 	max int64
 }
 
-func newMemBudget(max int64) *memBudget { return &memBudget{sem: semaphore.NewWeighted(max), max: max} }
+func newMemBudget(limit int64) *memBudget {
+	return &memBudget{sem: semaphore.NewWeighted(limit), max: limit}
+}
 
 // acquire takes n bytes (at most the whole budget, so that one large action still runs alone).
 func (b *memBudget) acquire(ctx context.Context, n int64) error {

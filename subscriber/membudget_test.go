@@ -2,14 +2,11 @@ package subscriber
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"k8s.io/utils/clock"
@@ -17,23 +14,12 @@ import (
 
 // An oversize frame fails the read before it is buffered; frames under the bound pass.
 func TestFrameBound(t *testing.T) {
-	up := websocket.Upgrader{Subprotocols: []string{"graphql-ws"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("a", 1000)))
-		_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("b", 64<<10)))
-		_, _, _ = c.ReadMessage() // until the client goes
-	}))
-	defer srv.Close()
-	conn, err := gorillaDialer(nil, 16<<10)(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"))
+	url := rawWSServer(t, wsFrame(0x1, strings.Repeat("a", 1000)), wsFrame(0x1, strings.Repeat("b", 64<<10)))
+	conn, err := gorillaDialer(nil, 16<<10)(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if msg, err := conn.Read(time.Now().Add(10 * time.Second)); err != nil || len(msg) != 1000 {
 		t.Fatalf("small frame: %d bytes, %v", len(msg), err)
 	}

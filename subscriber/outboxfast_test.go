@@ -204,9 +204,7 @@ func newCMStoreFixture(t *testing.T, objs ...runtime.Object) *cmStoreFixture {
 		switch a := a.(type) {
 		case k8stesting.GetAction:
 			name = a.GetName()
-		case k8stesting.UpdateAction:
-			name = a.GetObject().(*corev1.ConfigMap).Name
-		case k8stesting.CreateAction:
+		case k8stesting.CreateAction: // also matches updates (same methods)
 			name = a.GetObject().(*corev1.ConfigMap).Name
 		}
 		f.mu.Lock()

@@ -26,14 +26,14 @@ func rawWSServer(t *testing.T, frames ...[]byte) string {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
+	t.Cleanup(func() { _ = ln.Close(); <-done })
 	go func() {
 		defer close(done)
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		req, err := http.ReadRequest(bufio.NewReader(c))
 		if err != nil {
 			return
@@ -102,7 +102,7 @@ func TestGorillaConnFrames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			for i, want := range tc.want {
 				got, err := c.Read(time.Now().Add(5 * time.Second))
 				if err != nil {
@@ -143,7 +143,7 @@ func TestGorillaDialErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	closedURL := "ws://" + ln.Addr().String() + "/query"
-	ln.Close()
+	_ = ln.Close()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "nope", http.StatusForbidden) }))
 	defer srv.Close()
 	tests := []struct{ name, url, want string }{
@@ -156,7 +156,7 @@ func TestGorillaDialErrors(t *testing.T) {
 			defer cancel()
 			c, err := gorillaDialer(nil, DefaultMaxFrameBytes)(ctx, tc.url)
 			if err == nil {
-				c.Close()
+				_ = c.Close()
 				t.Fatal("dial succeeded")
 			}
 			if !strings.Contains(err.Error(), tc.want) {

@@ -28,25 +28,25 @@ func TruncateText(s string, n int) string {
 	return s[:cut] + fmt.Sprintf("…[truncated %d bytes]", len(s)-cut)
 }
 
-// Bound keeps at most max entries in each per-victim list (the first ones) and cuts free text to
+// Bound keeps at most limit entries in each per-victim list (the first ones) and cuts free text to
 // MaxResultText (not ErrorOutput.Reason, which is JSON), recording what it left out in Omitted. It reports whether anything was cut.
-func (st *ChaosResultStatus) Bound(max int) bool {
+func (st *ChaosResultStatus) Bound(limit int) bool {
 	om := OmittedEntries{}
 	if st.Omitted != nil {
 		om = *st.Omitted
 	}
 	cut := false
-	if n := len(st.Recoveries); n > max {
-		st.Recoveries, om.Recoveries, cut = st.Recoveries[:max:max], om.Recoveries+n-max, true
+	if n := len(st.Recoveries); n > limit {
+		st.Recoveries, om.Recoveries, cut = st.Recoveries[:limit:limit], om.Recoveries+n-limit, true
 	}
-	if n := len(st.SkippedVictims); n > max {
-		st.SkippedVictims, om.SkippedVictims, cut = st.SkippedVictims[:max:max], om.SkippedVictims+n-max, true
+	if n := len(st.SkippedVictims); n > limit {
+		st.SkippedVictims, om.SkippedVictims, cut = st.SkippedVictims[:limit:limit], om.SkippedVictims+n-limit, true
 	}
-	if n := len(st.History.Targets); n > max {
-		st.History.Targets, om.Targets, cut = st.History.Targets[:max:max], om.Targets+n-max, true
+	if n := len(st.History.Targets); n > limit {
+		st.History.Targets, om.Targets, cut = st.History.Targets[:limit:limit], om.Targets+n-limit, true
 	}
-	if n := len(st.ProbeStatuses); n > max {
-		st.ProbeStatuses, om.ProbeStatuses, cut = st.ProbeStatuses[:max:max], om.ProbeStatuses+n-max, true
+	if n := len(st.ProbeStatuses); n > limit {
+		st.ProbeStatuses, om.ProbeStatuses, cut = st.ProbeStatuses[:limit:limit], om.ProbeStatuses+n-limit, true
 	}
 	for i := range st.ProbeStatuses {
 		d := &st.ProbeStatuses[i].Status.Description

@@ -135,7 +135,7 @@ func Resolve(s string, v Vars, where string) (string, error) {
 
 func lookup(name string, v Vars) (string, error) {
 	if strings.HasPrefix(name, "=") {
-		return "", errors.New("Argo expressions ({{=...}}) are not supported here")
+		return "", errors.New("expressions ({{=...}}) are not supported here")
 	}
 	val, ok := v[name]
 	switch {

@@ -259,7 +259,7 @@ func readFile(name string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > maxFileBytes {
 			return nil, fmt.Errorf("%s: %d bytes is larger than the limit of %d MiB", name, st.Size(), maxFileBytes>>20)
 		}

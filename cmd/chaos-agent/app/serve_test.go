@@ -79,7 +79,7 @@ func TestServeAgainstRefusingAPIServer(t *testing.T) {
 	}
 	var body bytes.Buffer
 	_, _ = body.ReadFrom(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode == http.StatusOK || !strings.Contains(body.String(), "refused") {
 		t.Fatalf("/readyz %d %q; want not 200, with the connection refused", resp.StatusCode, body.String())
 	}
