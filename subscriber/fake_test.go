@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	argofake "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
@@ -254,6 +255,15 @@ func newFakeClients(objs ...runtime.Object) fakeClients {
 	}
 }
 
+// fakeSettle is the fake subscribers' SubscribeSettle: a link counts as up this long after the ack.
+const fakeSettle = 10 * time.Millisecond
+
+// settle lets a fresh subscription count as up (inside a synctest bubble).
+func settle() {
+	time.Sleep(fakeSettle)
+	synctest.Wait()
+}
+
 // newFakeSubscriber returns a Subscriber on fake clients; edit adjusts its options.
 func newFakeSubscriber(t *testing.T, fc fakeClients, edit func(*Options)) *Subscriber {
 	t.Helper()
@@ -268,7 +278,8 @@ func newFakeSubscriber(t *testing.T, fc fakeClients, edit func(*Options)) *Subsc
 			return nil, errors.New("no dialer in this test")
 		},
 		// The server always answers HTTP: after a dropped link the agent waits its back-off.
-		Probe: func(context.Context) bool { return true },
+		Probe:           func(context.Context) bool { return true },
+		SubscribeSettle: fakeSettle,
 	}
 	if edit != nil {
 		edit(&o)

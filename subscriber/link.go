@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/internal/clockutil"
 )
@@ -210,6 +212,8 @@ func (s *Subscriber) session(ctx context.Context) error {
 		}
 	}
 	acked := false
+	conf := &confirmation{confirm: func() { s.setConnected(ctx, true, nil) }}
+	defer conf.end() // before link marks the link down
 	for {
 		s.linkDog.expect(s.o.Clock.Now(), s.o.KeepAliveTimeout)
 		msg, err := conn.Read(s.o.Clock.Now().Add(s.o.KeepAliveTimeout))
@@ -229,7 +233,7 @@ func (s *Subscriber) session(ctx context.Context) error {
 		case frameConnectionAck:
 			if !acked {
 				acked = true
-				s.setConnected(ctx, true, nil)
+				conf.arm(s.o.Clock, s.o.SubscribeSettle)
 			}
 		case frameKeepAlive:
 		case frameData:
@@ -245,6 +249,7 @@ func (s *Subscriber) session(ctx context.Context) error {
 				s.o.Metrics.badFrames.Inc()
 				s.log.Warn("ignoring a malformed action", zap.Error(err))
 			default:
+				conf.now() // an action: the subscription is up
 				s.enqueue(ctx, *action)
 			}
 		case frameComplete:
@@ -302,4 +307,52 @@ func (s *Subscriber) setConnected(ctx context.Context, up bool, cause error) {
 		msg += ": " + truncate(cause.Error(), 500)
 	}
 	s.recordEvent(context.WithoutCancel(ctx), corev1.EventTypeWarning, "ControlPlaneDisconnected", msg)
+}
+
+// confirmation marks a session's subscription up once (confirm): when an action arrives, or when
+// the settle time after the server's connection_ack passes without a refusal. Once the session
+// has ended (end) it never does, so that readiness is never claimed for a refused subscription.
+type confirmation struct {
+	confirm func()
+
+	mu     sync.Mutex
+	done   bool          // confirmed, or the session is over
+	cancel chan struct{} // stops the settle timer
+	wait   chan struct{} // closed when the settle goroutine is gone
+}
+
+// arm confirms after d unless the session ends first.
+func (c *confirmation) arm(clk clock.Clock, d time.Duration) {
+	t := clk.NewTimer(d)
+	c.cancel, c.wait = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(c.wait)
+		defer t.Stop()
+		select {
+		case <-t.C():
+			c.now()
+		case <-c.cancel:
+		}
+	}()
+}
+
+// now confirms, unless that happened already or the session is over.
+func (c *confirmation) now() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.done {
+		c.done = true
+		c.confirm()
+	}
+}
+
+// end ends the session: no confirmation after it; waits for the settle goroutine.
+func (c *confirmation) end() {
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
+	if c.cancel != nil {
+		close(c.cancel)
+		<-c.wait
+	}
 }

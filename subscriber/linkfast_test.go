@@ -51,7 +51,7 @@ func TestLinkReconnectsAfterDrop(t *testing.T) {
 		stop := runLink(t, s)
 		defer stop()
 
-		synctest.Wait()
+		settle()
 		if !s.Connected() || testutil.ToFloat64(s.o.Metrics.connected) != 1 {
 			t.Fatalf("not connected after the ack (connected=%v)", s.Connected())
 		}
@@ -142,7 +142,8 @@ func TestLinkBackoffBounds(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cp := newMemCP(time.Second)
 				cp.dialErr = func(int) error { return errors.New("connection refused") }
-				s := newFakeSubscriber(t, newFakeClients(), func(o *Options) {
+				fc := newFakeClients()
+				s := newFakeSubscriber(t, fc, func(o *Options) {
 					o.Dial, o.ReconnectMin, o.ReconnectMax = cp.dial, tc.min, tc.max
 				})
 				lo, hi := s.o.ReconnectMin, s.o.ReconnectMax // with New's defaults
@@ -220,7 +221,8 @@ func TestLinkRefusals(t *testing.T) {
 					return ""
 				}
 				cp.hang = func(n int) bool { return tc.hang && n == 0 }
-				s := newFakeSubscriber(t, newFakeClients(), func(o *Options) {
+				fc := newFakeClients()
+				s := newFakeSubscriber(t, fc, func(o *Options) {
 					o.Dial, o.ReconnectMin, o.ReconnectMax = cp.dial, tc.min, tc.max
 				})
 				stop := runLink(t, s)
@@ -244,9 +246,13 @@ func TestLinkRefusals(t *testing.T) {
 				if wait := d[1].Sub(d[0]); wait < tc.wantLo || wait > tc.wantHi {
 					t.Errorf("second dial %s after the first, want within [%s, %s]", wait, tc.wantLo, tc.wantHi)
 				}
-				synctest.Wait()
+				settle()
 				if !s.Connected() {
 					t.Error("not connected after the server accepted")
+				}
+				// A refusal right after the server's ack never counted as subscribed.
+				if r := eventReasons(t, fc)["ControlPlaneConnected"]; tc.reject != "" && r != 1 {
+					t.Errorf("%d ControlPlaneConnected events, want 1 (the refused subscription must not count)", r)
 				}
 			})
 		})

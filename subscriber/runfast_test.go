@@ -65,7 +65,7 @@ func TestSubscriberRunFake(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
-		synctest.Wait()
+		settle()
 		if !s.Connected() {
 			t.Fatal("not connected")
 		}

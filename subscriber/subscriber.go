@@ -78,6 +78,11 @@ type Options struct {
 	ActionMemory int64
 	// HaltAll stops every running fault (action halt_all); nil refuses the action.
 	HaltAll func(reason string)
+	// SubscribeSettle is how long after the server's connection_ack the subscription must go
+	// unrefused to count as up (default 150ms): ChaosCenter acknowledges the connection, then
+	// refuses a bad infraConnect (ALREADY CONNECTED, a wrong key) with an error frame; an accepted
+	// subscription sends nothing until the first action. An action confirms it at once.
+	SubscribeSettle time.Duration
 	// ProbeInterval spaces the readiness probes of an unreachable server at most this far apart (default 1s).
 	ProbeInterval time.Duration
 }
@@ -154,6 +159,9 @@ func New(o Options) (*Subscriber, error) {
 	}
 	if o.ReconnectMax == 0 {
 		o.ReconnectMax = 60 * time.Second
+	}
+	if o.SubscribeSettle <= 0 {
+		o.SubscribeSettle = 150 * time.Millisecond
 	}
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = time.Second
