@@ -79,7 +79,7 @@ type Options struct {
 	// HaltAll stops every running fault (action halt_all); nil refuses the action.
 	HaltAll func(reason string)
 	// SubscribeSettle is how long after the server's connection_ack the subscription must go
-	// unrefused to count as up (default 150ms): ChaosCenter acknowledges the connection, then
+	// unrefused to count as up (default 100ms): ChaosCenter acknowledges the connection, then
 	// refuses a bad infraConnect (ALREADY CONNECTED, a wrong key) with an error frame; an accepted
 	// subscription sends nothing until the first action. An action confirms it at once.
 	SubscribeSettle time.Duration
@@ -161,7 +161,7 @@ func New(o Options) (*Subscriber, error) {
 		o.ReconnectMax = 60 * time.Second
 	}
 	if o.SubscribeSettle <= 0 {
-		o.SubscribeSettle = 150 * time.Millisecond
+		o.SubscribeSettle = 100 * time.Millisecond
 	}
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = time.Second
