@@ -140,8 +140,6 @@ func New(o Options) (*Executor, error) {
 	for _, inf := range []cache.SharedIndexInformer{e.engines, e.results} {
 		_ = inf.SetTransform(kube.StripManagedFields)
 	}
-	e.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "chaosengines"})
 	e.exporter = newExporter(e.results.GetStore(), e.engines.GetStore(), o.Namespace != "", o.Clock)
 	e.events = &events{client: o.Kube, clock: o.Clock, component: o.Identity, log: o.Log.Named("events"), observe: e.exporter.engineEvent}
 	e.writer = &results{dyn: o.Dynamic, log: o.Log.Named("results")}
@@ -175,6 +173,11 @@ func (e *Executor) enqueue(obj any) {
 func (e *Executor) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
 	e.log.Info("executor starting", zap.String("namespace", orAll(e.o.Namespace)))
+	// The queue lives exactly as long as Run (its goroutine never outlives the executor, also
+	// when the caches never sync); the engine handler fills it only once the informers run.
+	e.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "chaosengines"})
+	defer e.queue.ShutDown()
 	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopInformers()
 	go e.engines.RunWithContext(informerCtx)
