@@ -108,18 +108,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	ex, err := executor.New(executor.Options{
-		Policy:    pol,
-		Guard:     guard,
-		Namespace: scope,
-		Faults:    registry,
-		Kube:      clients.Kube,
-		Dynamic:   clients.Dynamic,
-		Clients:   kube.NewServiceAccountClients(restCfg).RestrictTo(cfg.ChaosNamespaceList()),
-		Probes:    probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: a.log.Named("probes"), ImageRegistry: cfg.ImageRegistry}),
-		Clock:     clock.RealClock{},
-		Log:       a.log.Named("executor"),
-		Metrics:   metrics,
-		Identity:  cfg.PodName,
+		Policy:        pol,
+		Guard:         guard,
+		Namespace:     scope,
+		Faults:        registry,
+		Kube:          clients.Kube,
+		Dynamic:       clients.Dynamic,
+		Clients:       kube.NewServiceAccountClients(restCfg).RestrictTo(cfg.ChaosNamespaceList()),
+		Probes:        probes.NewRunner(probes.Options{Clock: clock.RealClock{}, Log: a.log.Named("probes"), ImageRegistry: cfg.ImageRegistry}),
+		Clock:         clock.RealClock{},
+		Log:           a.log.Named("executor"),
+		Metrics:       metrics,
+		Identity:      cfg.PodName,
+		IdentityIsPod: cfg.PodName != "",
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,6 +43,9 @@ func (e *Executor) claimedElsewhere(en *litmus.ChaosEngine) (time.Time, bool) {
 	owner := a[annotationClaimedBy]
 	if owner == "" || owner == e.claimant() {
 		return time.Time{}, false
+	}
+	if e.o.IdentityIsPod && strings.HasPrefix(owner, e.o.Identity+"/") {
+		return time.Time{}, false // this pod's previous process: gone
 	}
 	renewed, err := time.Parse(time.RFC3339, a[annotationClaimRenewed])
 	if err != nil {

@@ -50,6 +50,11 @@ type Options struct {
 	Metrics   *Metrics
 	// Identity names this agent in engine status (runner) and event sources; the pod name.
 	Identity string
+	// IdentityIsPod says Identity is this process's pod, which runs one agent at a time: a claim
+	// of another instance under the same identity is then a previous process of this pod (its
+	// container restarted, e.g. after a SIGKILL or an OOM kill), gone for sure, so its engines are
+	// closed at once rather than after the claim lease.
+	IdentityIsPod bool
 	// Workers is how many engines are reconciled concurrently (runs themselves are goroutines).
 	Workers int
 	// NewRand returns the random source of one run (victim selection, ranges); crypto-seeded by default.
