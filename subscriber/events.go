@@ -154,7 +154,11 @@ func (s *Subscriber) watch(ctx context.Context) error {
 	w := s.w
 	_, _ = w.workflows.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if !s.sentEarly(obj) {
+			switch sent, same := s.sentEarly(obj); {
+			case same: // this very version went out from the create's answer
+			case sent: // a later version: the control plane already has the run's ADD
+				s.onWorkflow(ctx, obj, "UPDATE")
+			default:
 				s.onWorkflow(ctx, obj, "ADD")
 			}
 		},
@@ -187,7 +191,7 @@ func (s *Subscriber) watch(ctx context.Context) error {
 // earlyEvent queues the first event of a run the agent has just created, from the API server's
 // answer, without waiting for the watch to deliver the same object: a run's start reaches the
 // control plane one watch delivery sooner. The informer's ADD of that same version is then
-// skipped (sentEarly).
+// skipped, and an ADD of a later version is reported as an UPDATE (sentEarly).
 func (s *Subscriber) earlyEvent(ctx context.Context, wf *wfv1.Workflow) {
 	obj, err := compactWorkflow(wf)
 	if err != nil {
@@ -204,14 +208,16 @@ func (s *Subscriber) earlyEvent(ctx context.Context, wf *wfv1.Workflow) {
 	s.onWorkflow(ctx, rs, "ADD")
 }
 
-// sentEarly reports (once) whether the informer's obj is the version earlyEvent already sent.
-func (s *Subscriber) sentEarly(obj any) bool {
+// sentEarly reports (once) whether earlyEvent already sent the informer's obj's run (sent), and
+// whether it sent this very version (same). The informer's first sight of a run the agent has
+// just created can be a later version than the create's answer (Argo updated it in between).
+func (s *Subscriber) sentEarly(obj any) (sent, same bool) {
 	rs, ok := obj.(*runState)
 	if !ok {
-		return false
+		return false, false
 	}
 	rv, ok := s.w.early.LoadAndDelete(rs.UID)
-	return ok && rv == rs.ResourceVersion
+	return ok, ok && rv == rs.ResourceVersion
 }
 
 func (s *Subscriber) findWorkflowAnywhere(uid string) (*runState, error) {
