@@ -95,7 +95,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	// One policy for the early check (subscriber) and the run-time check (executor). Under serve
 	// inline cmdProbes would run in this process: refused unless the policy allows them.
+	// Without a ConfigMap, faults may act within the install's own scope: its namespace, or
+	// (cluster scope, whose RBAC the owner granted cluster-wide) every namespace.
 	polDefaults := policy.Defaults{}
+	if cfg.Scope == config.ScopeCluster {
+		polDefaults.Namespaces = []string{"*"}
+	}
 	pol := policy.NewSource(clients.Kube, cfg.Namespace, policy.ConfigMapName, polDefaults)
 	var sub *subscriber.Subscriber
 	guardOpts := policy.GuardOptions{Kube: clients.Kube, Namespace: cfg.Namespace, Defaults: polDefaults, Log: a.log.Named("guard")}
