@@ -2,6 +2,9 @@ package executor
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,6 +14,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 
 	"github.com/chaos-agent/chaos-agent/executor/target"
 	"github.com/chaos-agent/chaos-agent/internal/kube"
@@ -71,4 +75,117 @@ func (c *targetCaches) hasSynced() bool {
 		}
 	}
 	return true
+}
+
+// lazyTargets holds the target caches only while runs need them: the first run starts them (and
+// waits for them to fill), the last one to finish lets them go after idle. An idle agent then
+// caches no pods at all — with 10 000 pods in scope that is most of its memory.
+type lazyTargets struct {
+	build func() *targetCaches
+	clock clock.Clock
+	idle  time.Duration
+
+	mu       sync.Mutex
+	parent   context.Context // the executor's informer context (set by start)
+	c        *targetCaches
+	cancel   context.CancelFunc
+	users    int
+	idleStop chan struct{} // closed to call off a pending idle stop
+	wg       sync.WaitGroup
+}
+
+func newLazyTargets(build func() *targetCaches, clk clock.Clock, idle time.Duration) *lazyTargets {
+	return &lazyTargets{build: build, clock: clk, idle: idle}
+}
+
+// start sets the context the caches run under; none run before it, none after it ends.
+func (l *lazyTargets) start(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.parent = ctx
+}
+
+// acquire returns the running, synced caches, starting them if needed; release must be called
+// once the caller no longer selects targets.
+func (l *lazyTargets) acquire(ctx context.Context) (*targetCaches, func(), error) {
+	l.mu.Lock()
+	if l.parent == nil || l.parent.Err() != nil {
+		l.mu.Unlock()
+		return nil, nil, errors.New("the executor is not running")
+	}
+	if l.c == nil {
+		cctx, cancel := context.WithCancel(l.parent)
+		l.c, l.cancel = l.build(), cancel
+		l.c.run(cctx)
+	}
+	l.callOffIdle()
+	l.users++
+	c := l.c
+	l.mu.Unlock()
+	var once sync.Once
+	release := func() { once.Do(l.release) }
+	if !cache.WaitForCacheSync(ctx.Done(), c.hasSynced) {
+		release()
+		return nil, nil, fmt.Errorf("the pod cache never synced: %w", context.Cause(ctx))
+	}
+	return c, release, nil
+}
+
+// callOffIdle cancels a pending idle stop. Called with l.mu held.
+func (l *lazyTargets) callOffIdle() {
+	if l.idleStop != nil {
+		close(l.idleStop)
+		l.idleStop = nil
+	}
+}
+
+func (l *lazyTargets) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.users--
+	if l.users > 0 || l.c == nil {
+		return
+	}
+	t := l.clock.NewTimer(l.idle)
+	calledOff := make(chan struct{})
+	l.idleStop = calledOff
+	l.wg.Go(func() {
+		defer t.Stop()
+		select {
+		case <-t.C():
+		case <-calledOff:
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		select {
+		case <-calledOff: // a run came in meanwhile
+			return
+		default:
+		}
+		l.idleStop = nil
+		if l.users == 0 && l.c != nil {
+			l.cancel()
+			l.c, l.cancel = nil, nil
+		}
+	})
+}
+
+// stop lets the caches go at once and waits for the idle timer (the executor is stopping).
+func (l *lazyTargets) stop() {
+	l.mu.Lock()
+	l.callOffIdle()
+	if l.c != nil {
+		l.cancel()
+		l.c, l.cancel = nil, nil
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+// running reports whether the caches exist.
+func (l *lazyTargets) running() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c != nil
 }

@@ -69,6 +69,10 @@ type Options struct {
 	ClaimLease time.Duration
 	// ResyncPeriod of the informers; 0 means none.
 	ResyncPeriod time.Duration
+	// TargetCacheIdle is how long the pod, ReplicaSet and node caches that target selection reads
+	// outlive the last run (default 2 min): they start with the first run, so an idle agent
+	// caches none of the namespace's pods.
+	TargetCacheIdle time.Duration
 	// EngineSelector, if set, is a label selector: only the ChaosEngines it matches are run
 	// (`run` executes its own engines, never other engines of the namespaces it can see).
 	EngineSelector string
@@ -82,7 +86,7 @@ type Executor struct {
 	engines  cache.SharedIndexInformer
 	results  cache.SharedIndexInformer // for the exporter
 	synced   atomic.Bool
-	targets  *targetCaches
+	targets  *lazyTargets
 	queue    workqueue.TypedRateLimitingInterface[string]
 	events   *events
 	writer   *results
@@ -141,7 +145,10 @@ func New(o Options) (*Executor, error) {
 	}
 	e.engines = engineFactory.ForResource(litmus.ChaosEngineGVR()).Informer()
 	e.results = dynFactory.ForResource(litmus.ChaosResultGVR()).Informer()
-	e.targets = newTargetCaches(o.Kube, o.Namespace, o.ResyncPeriod)
+	if o.TargetCacheIdle <= 0 {
+		o.TargetCacheIdle = 2 * time.Minute
+	}
+	e.targets = newLazyTargets(func() *targetCaches { return newTargetCaches(o.Kube, o.Namespace, o.ResyncPeriod) }, o.Clock, o.TargetCacheIdle)
 	for _, inf := range []cache.SharedIndexInformer{e.engines, e.results} {
 		_ = inf.SetTransform(kube.StripManagedFields)
 	}
@@ -187,12 +194,10 @@ func (e *Executor) Run(ctx context.Context) error {
 	defer stopInformers()
 	go e.engines.RunWithContext(informerCtx)
 	go e.results.RunWithContext(informerCtx)
-	e.targets.run(informerCtx) // the informers behind the target listers, created in New
+	e.targets.start(informerCtx) // the target caches run from the first run on
+	defer e.targets.stop()
 	if !cache.WaitForCacheSync(ctx.Done(), e.engines.HasSynced, e.results.HasSynced) {
 		return fmt.Errorf("engine cache never synced: %w", context.Cause(ctx))
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), e.targets.hasSynced) {
-		return fmt.Errorf("pod cache never synced: %w", context.Cause(ctx))
 	}
 	e.synced.Store(true)
 	e.log.Info("executor caches synced")

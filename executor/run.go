@@ -364,9 +364,14 @@ func (e *Executor) execute(ctx context.Context, log *zap.Logger, engine *litmus.
 	}
 	e.events.engine(ctx, engineRef, x.Name, litmus.EventReasonExperimentDependencyCheck, corev1.EventTypeNormal,
 		"Experiment resources validated for Chaos Experiment: "+x.Name)
+	caches, release, err := e.targets.acquire(expCtx)
+	if err != nil {
+		return end(litmus.NewError(litmus.ErrorCodeGeneric, "target caches: %w", err)), nil
+	}
+	defer release()
 	rnd := e.o.NewRand()
 	fault, p, err := NewFault(kind, FaultDeps{
-		Client: clients.Kube, Selector: target.NewSelector(e.targets.listers, rnd), Entries: entries, DefaultNamespace: engine.Namespace,
+		Client: clients.Kube, Selector: target.NewSelector(caches.listers, rnd), Entries: entries, DefaultNamespace: engine.Namespace,
 		Clock: e.o.Clock, Rand: rnd, Observer: rec, Log: log,
 	}, env)
 	if err != nil {
