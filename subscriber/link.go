@@ -100,17 +100,25 @@ func (s *Subscriber) link(ctx context.Context) error {
 // soon as a probe finds the server answering after one found it down (it is back: subscribe at
 // once), or, if every probe finds it up, once wait has passed (the server answers HTTP but the
 // subscription failed: keep the back-off so that a broken path is not hammered). Probes run at
-// jittered intervals of at most ProbeInterval.
+// jittered intervals of at most ProbeInterval. Whatever the probes say, a subscription is tried
+// again at least every max(wait, ReconnectMax): probes that cannot succeed on some path (a proxy
+// that refuses plain GETs, a server slower than probeTimeout) never keep the link down for good.
 func (s *Subscriber) awaitServer(ctx context.Context, wait time.Duration) error {
-	due := s.o.Clock.Now().Add(wait)
+	start := s.o.Clock.Now()
+	due := start.Add(wait)
+	floor := start.Add(max(wait, s.o.ReconnectMax))
 	down := false
 	for {
-		step := jitter(s.o.ProbeInterval)
+		left := floor.Sub(s.o.Clock.Now())
 		if !down {
-			step = min(step, max(0, due.Sub(s.o.Clock.Now())))
+			left = due.Sub(s.o.Clock.Now())
 		}
+		if left <= 0 {
+			return nil
+		}
+		step := min(jitter(s.o.ProbeInterval), left)
 		// A long outage is waiting, not being stuck: each step has its own deadline.
-		s.linkDog.expect(s.o.Clock.Now(), step+s.o.ProbeInterval)
+		s.linkDog.expect(s.o.Clock.Now(), step+probeTimeout(s.o.ProbeInterval))
 		if err := clockutil.Sleep(ctx, s.o.Clock, step); err != nil {
 			return err
 		}
@@ -123,11 +131,13 @@ func (s *Subscriber) awaitServer(ctx context.Context, wait time.Duration) error 
 		case down:
 			s.log.Info("control plane answers again; subscribing", zap.Duration("probeTook", s.o.Clock.Since(began)))
 			return nil
-		case !s.o.Clock.Now().Before(due):
-			return nil
 		}
 	}
 }
+
+// probeTimeout bounds one probe: at least 5 s, so that a distant or slow server (a TLS
+// handshake over a long round trip) still counts as answering.
+func probeTimeout(interval time.Duration) time.Duration { return max(interval, 5*time.Second) }
 
 // jitter returns a duration in [d/2, d].
 func jitter(d time.Duration) time.Duration {
@@ -138,7 +148,7 @@ func jitter(d time.Duration) time.Duration {
 // GraphQL server refuses with a 4xx — an answer all the same), through the same proxy and TLS
 // settings as the link. No answer, a 5xx (a proxy whose backend is down) or a 429 means not yet.
 func (s *Subscriber) probe(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, s.o.ProbeInterval)
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout(s.o.ProbeInterval))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.o.ServerAddr, nil)
 	if err != nil {

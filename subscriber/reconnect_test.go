@@ -65,7 +65,8 @@ func probeSubscriber(t *testing.T, up func(n int) bool) (*Subscriber, *atomic.In
 
 // TestAwaitServer: after a network failure the link waits for the server with probes at most
 // ProbeInterval apart; it subscribes again at the first probe that finds the server back after
-// one found it down, however long that took, and otherwise after the back-off.
+// one found it down, and otherwise after the back-off; probes that never succeed hold it for
+// ReconnectMax (60 s) at most.
 func TestAwaitServer(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -74,7 +75,8 @@ func TestAwaitServer(t *testing.T) {
 		min, max time.Duration
 		probes   int32
 	}{
-		{"down for 10 minutes, then back", 60 * time.Second, func(n int) bool { return n >= 800 }, 400 * time.Second, 801 * time.Second, 801},
+		{"down for a while, then back", 60 * time.Second, func(n int) bool { return n >= 50 }, 25 * time.Second, 51 * time.Second, 51},
+		{"probes never succeed: a subscription attempt after ReconnectMax", 5 * time.Second, func(int) bool { return false }, 60 * time.Second, 60 * time.Second, -1},
 		{"back at the third probe, long before the back-off", 30 * time.Second, func(n int) bool { return n >= 2 }, 1500 * time.Millisecond, 3 * time.Second, 3},
 		{"always up: the back-off holds", 8 * time.Second, func(int) bool { return true }, 8 * time.Second, 8 * time.Second, -1},
 	} {
