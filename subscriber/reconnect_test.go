@@ -55,7 +55,8 @@ func probeSubscriber(t *testing.T, up func(n int) bool) (*Subscriber, *atomic.In
 		ServerAddr: "http://cp.test/query", InfraID: "i", AccessKey: "k", Version: "3.31.0", Namespace: "ns",
 		Kube: kubefake.NewClientset(), Dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()), Argo: argofake.NewSimpleClientset(),
 		Mapper: meta.NewDefaultRESTMapper(nil), Log: zap.NewNop(), Outbox: &MemoryStore{},
-		Probe: func(context.Context) bool { return up(int(n.Add(1)) - 1) },
+		Probe:         func(context.Context) bool { return up(int(n.Add(1)) - 1) },
+		ProbeInterval: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -83,7 +83,7 @@ type Options struct {
 	// refuses a bad infraConnect (ALREADY CONNECTED, a wrong key) with an error frame; an accepted
 	// subscription sends nothing until the first action. An action confirms it at once.
 	SubscribeSettle time.Duration
-	// ProbeInterval spaces the readiness probes of an unreachable server at most this far apart (default 1s).
+	// ProbeInterval spaces the readiness probes of an unreachable server at most this far apart (default 500ms).
 	ProbeInterval time.Duration
 }
 
@@ -164,7 +164,7 @@ func New(o Options) (*Subscriber, error) {
 		o.SubscribeSettle = 100 * time.Millisecond
 	}
 	if o.ProbeInterval <= 0 {
-		o.ProbeInterval = time.Second
+		o.ProbeInterval = 500 * time.Millisecond
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
