@@ -163,19 +163,7 @@ func createObj(t *testing.T, c *testcluster.Cluster, resource, ns string, obj an
 
 func waitResult(t *testing.T, c *testcluster.Cluster, ns, name string) *litmus.ChaosResult {
 	t.Helper()
-	var res litmus.ChaosResult
-	testcluster.Eventually(t, 60*time.Second, "verdict of "+name, func(ctx context.Context) (bool, error) {
-		u, err := c.Dynamic.Resource(litmus.ChaosResultGVR()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		if err := litmus.FromUnstructured(u, &res); err != nil {
-			return false, err
-		}
-		v := res.Status.ExperimentStatus.Verdict
-		return v != "" && v != litmus.VerdictAwaited, nil
-	})
-	return &res
+	return c.FinalResult(t, ns, name, 60*time.Second)
 }
 
 // podUIDs waits for n Ready pods app=web across the namespaces and returns their sorted UIDs.
